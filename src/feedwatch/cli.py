@@ -1,0 +1,223 @@
+"""The ``feedwatch`` command: argument parsing, output formats and exit statuses.
+
+Process wiring: the only place that turns a FeedwatchError into stderr text and an exit
+status (SPEC: 0 done, 2 bad usage or config, 1 anything else that failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from feedwatch import __version__, logs
+from feedwatch.app import App, open_store
+from feedwatch.config import Config, FeedSpec, load
+from feedwatch.daemon import log_result
+from feedwatch.daemon import run as run_daemon
+from feedwatch.errors import ConfigError, FeedwatchError
+from feedwatch.models import PollResult
+from feedwatch.render import json_line, table
+
+log = logging.getLogger("feedwatch")
+DEFAULT_LIMIT = 20
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="feedwatch",
+        description="Watch RSS and Atom feeds for keywords; deliver each new match once.",
+    )
+    parser.add_argument(
+        "-c", "--config", metavar="FILE",
+        help="the config file (default: $FEEDWATCH_CONFIG, else ./feeds.yaml)",
+    )  # fmt: skip
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log lines")
+    parser.add_argument("-q", "--quiet", action="count", default=0, help="fewer log lines")
+    parser.add_argument("--version", action="version", version=f"feedwatch {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands.add_parser("run", help="the daemon: poll every feed on its interval, deliver alerts")
+    poll = commands.add_parser("poll", help="poll once, store, match, deliver due alerts, exit")
+    poll.add_argument(
+        "--feed", action="append", default=[], metavar="NAME_OR_URL",
+        help="poll only this feed (repeatable)",
+    )  # fmt: skip
+    commands.add_parser("check", help="validate the config without touching the network")
+    for name, text in (
+        ("feeds", "each feed with its health"),
+        ("items", "the newest stored items"),
+        ("alerts", "the newest alerts and their deliveries"),
+    ):
+        sub = commands.add_parser(name, help=text)
+        sub.add_argument("--json", action="store_true", help="one JSON object per line")
+        if name != "feeds":
+            sub.add_argument("--limit", type=_positive, default=DEFAULT_LIMIT, metavar="N")
+    return parser
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a positive whole number")
+    return number
+
+
+def _config_path(arg: str | None) -> str:
+    return arg or os.environ.get("FEEDWATCH_CONFIG") or "feeds.yaml"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit status."""
+    args = _parser().parse_args(argv)
+    logs.setup(args.verbose - args.quiet)
+    try:
+        config = load(_config_path(args.config), os.environ)
+        return COMMANDS[args.command](config, args)
+    except ConfigError as e:
+        print(f"feedwatch: {e}", file=sys.stderr)
+        return 2
+    except FeedwatchError as e:
+        print(f"feedwatch: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # the command boundary: a bug, reported with its traceback (STYLE 3)
+        log.exception("internal error command=%s", args.command)
+        return 1
+
+
+def _check(config: Config, args: argparse.Namespace) -> int:
+    notifiers = ", ".join(config.notifiers) or "none (alerts go to stdout)"
+    print(
+        f"{config.source}: ok: {len(config.feeds)} feeds, {len(config.alerts)} rules, "
+        f"notifiers: {notifiers}; database {config.database}"
+    )
+    return 0
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    async def go() -> None:
+        async with App(config) as app:
+            await run_daemon(app)
+
+    asyncio.run(go())
+    return 0
+
+
+def _chosen_feeds(config: Config, names: Sequence[str]) -> list[FeedSpec] | None:
+    if not names:
+        return None
+    chosen = []
+    for name in names:
+        spec = config.feed(name)
+        if spec is None:
+            raise ConfigError(f"no feed is named or located {name!r}", config.source, key="--feed")
+        chosen.append(spec)
+    return list(dict.fromkeys(chosen))
+
+
+def _poll(config: Config, args: argparse.Namespace) -> int:
+    feeds = _chosen_feeds(config, args.feed)
+
+    async def go() -> list[PollResult]:
+        async with App(config) as app:
+            results = await app.poll(feeds, on_result=_report)
+            await app.deliver()
+            return results
+
+    results = asyncio.run(go())
+    failed = sum(1 for r in results if not r.ok)
+    new = sum(r.new_items for r in results)
+    alerts = sum(r.alerts for r in results)
+    print(
+        f"polled {len(results)} feeds: {len(results) - failed} ok, {failed} failed, "
+        f"{new} new items, {alerts} alerts",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _report(result: PollResult) -> None:
+    if result.error is not None:
+        print(f"feedwatch: poll failed: {result.feed_url}: {result.error}", file=sys.stderr)
+    else:
+        log_result(result)
+
+
+def _listing(
+    fetch: Callable[[Any], list[dict[str, Any]]],
+    rows: Callable[[list[dict[str, Any]]], tuple[list[list[str]], list[str]]],
+) -> Callable[[Config, argparse.Namespace], int]:
+    def command(config: Config, args: argparse.Namespace) -> int:
+        store = open_store(config)
+        try:
+            records = fetch((store, getattr(args, "limit", None)))
+        finally:
+            store.close()
+        if args.json:
+            for record in records:
+                print(json_line(record))
+        elif records:
+            body, headers = rows(records)
+            print(table(body, headers))
+        return 0
+
+    return command
+
+
+def _when(value: str | None) -> str:
+    return value.replace("T", " ").removesuffix("Z") if value else "-"
+
+
+def _feed_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    body = []
+    for r in records:
+        status = r["status"] + (f" ({r['error']})" if r["error"] else "")
+        body.append(
+            [r["title"], str(r["items"]), _when(r["last_success"]), _when(r["next_poll"]),
+             status, r["url"]]
+        )  # fmt: skip
+    return body, ["FEED", "ITEMS", "LAST SUCCESS", "NEXT POLL", "STATUS", "URL"]
+
+
+def _item_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    body = [
+        [
+            _when(r["published"]),
+            r["feed"]["title"],
+            r["title"] + (" (copy)" if r["copy_of"] else ""),
+        ]
+        for r in records
+    ]
+    return body, ["PUBLISHED", "FEED", "TITLE"]
+
+
+def _alert_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    body = []
+    for r in records:
+        deliveries = ", ".join(
+            f"{d['notifier']}:{d['status']}" + (f"({d['attempts']})" if d["attempts"] > 1 else "")
+            for d in r["deliveries"]
+        )
+        body.append(
+            [_when(r["created"]), r["rule"], ", ".join(r["keywords"]), deliveries,
+             r["item"]["title"]]
+        )  # fmt: skip
+    return body, ["CREATED", "RULE", "KEYWORDS", "DELIVERIES", "TITLE"]
+
+
+COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "run": _run,
+    "poll": _poll,
+    "check": _check,
+    "feeds": _listing(lambda a: a[0].list_feeds(), _feed_rows),
+    "items": _listing(lambda a: a[0].list_items(a[1]), _item_rows),
+    "alerts": _listing(lambda a: a[0].list_alerts(a[1]), _alert_rows),
+}

@@ -1,0 +1,108 @@
+"""Feed bytes into a ParsedFeed of plain-text items, through feedparser.
+
+Pure: no I/O. feedparser is only ever given bytes, never a URL or a path, so it cannot fetch
+anything or read a local file. A bad entry is skipped and counted; a body that is not a feed
+at all is a ParseError naming what it looks like instead.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import feedparser
+
+from feedwatch.errors import ParseError
+from feedwatch.models import ParsedFeed, ParsedItem
+from feedwatch.text import html_to_text, one_line, truncate
+
+SUMMARY_LIMIT = 500
+_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
+_FEED_LINK = re.compile(
+    r"<link\b[^>]*\btype=[\"']application/(?:rss|atom|feed)\+(?:xml|json)[\"'][^>]*>", re.I
+)
+_HREF = re.compile(r"\bhref=[\"']([^\"']+)[\"']", re.I)
+
+
+def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
+    """Parse a feed document fetched from ``url`` (used as the base of relative links)."""
+    headers = {"content-location": url}
+    if content_type:
+        headers["content-type"] = content_type
+    result = feedparser.parse(body, response_headers=headers, sanitize_html=True)
+    if not result.get("version") and not result.entries:
+        raise ParseError(url, _not_a_feed(body, result))
+    items: list[ParsedItem] = []
+    skipped = 0
+    for entry in result.entries:
+        try:
+            items.append(_item(entry))
+        except (TypeError, ValueError, AttributeError, KeyError):
+            skipped += 1
+    feed = result.feed
+    title = one_line(html_to_text(_str(feed.get("title")))) or None
+    return ParsedFeed(
+        title=title, link=_str(feed.get("link")) or None, items=tuple(items), skipped=skipped
+    )
+
+
+def _not_a_feed(body: bytes, result: Mapping[str, Any]) -> str:
+    if not body.strip():
+        return "not a feed: the response is empty"
+    if _HTML_START.match(body[:2048]):
+        text = body[:262144].decode("utf-8", "replace")
+        links = [m.group(1) for tag in _FEED_LINK.findall(text) if (m := _HREF.search(tag))]
+        if links:
+            return "not a feed: an HTML page that links to feeds at " + ", ".join(links[:5])
+        return "not a feed: an HTML page"
+    reason = result.get("bozo_exception")
+    return f"not a feed: {reason}" if reason else "not a feed"
+
+
+def _str(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _item(entry: Mapping[str, Any]) -> ParsedItem:
+    title = _title(entry)
+    summary_text = html_to_text(_str(entry.get("summary")))
+    contents = entry.get("content") or []
+    content_text = "\n".join(
+        html_to_text(_str(part.get("value"))) for part in contents if part.get("value")
+    ).strip()
+    content = content_text or summary_text
+    summary = truncate(one_line(summary_text or content_text), SUMMARY_LIMIT)
+    guid = one_line(_str(entry.get("id"))) or None
+    link = _str(entry.get("link")).strip() or None
+    author = one_line(html_to_text(_str(entry.get("author")))) or None
+    return ParsedItem(
+        guid=guid,
+        link=link,
+        title=title,
+        author=author,
+        published_at=_date(entry),
+        summary=summary,
+        content=content,
+    )
+
+
+def _title(entry: Mapping[str, Any]) -> str:
+    raw = _str(entry.get("title"))
+    detail = entry.get("title_detail") or {}
+    if detail.get("type") == "text/plain":
+        return one_line(raw)
+    return one_line(html_to_text(raw))
+
+
+def _date(entry: Mapping[str, Any]) -> datetime | None:
+    for key in ("published_parsed", "updated_parsed", "created_parsed"):
+        value = entry.get(key)
+        if isinstance(value, time.struct_time):
+            try:
+                return datetime(*value[:6], tzinfo=UTC)
+            except (ValueError, OverflowError):
+                continue
+    return None

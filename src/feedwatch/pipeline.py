@@ -1,0 +1,202 @@
+"""Polling: fetch, parse, recognise, match and save one feed, or many at once.
+
+Orchestration: knows the order of the stages and nothing of how each works. The fetcher and
+the store are typed through protocols, so this module imports neither httpx nor SQLite. A
+feed's failure is a PollResult, never an exception, so other feeds go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from feedwatch.config import FeedSpec
+from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys
+from feedwatch.errors import FeedError, HTTPStatusError, StoreError
+from feedwatch.matching import Matcher
+from feedwatch.models import (
+    Decision,
+    FeedState,
+    FetchResult,
+    NewAlert,
+    ParsedFeed,
+    PollResult,
+    Verdict,
+)
+from feedwatch.parse import parse_feed
+from feedwatch.timing import next_poll_at, parse_retry_after
+
+log = logging.getLogger("feedwatch.poll")
+
+
+class FetcherLike(Protocol):
+    """What polling needs of the HTTP edge."""
+
+    async def get(
+        self,
+        url: str,
+        timeout: timedelta,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> FetchResult:
+        """A conditional GET."""
+        ...  # pragma: no cover
+
+
+class PollStore(Protocol):
+    """What polling needs of the database."""
+
+    def known(
+        self, entry_keys: Sequence[str], shared_keys: Sequence[str]
+    ) -> tuple[set[str], dict[str, int]]:
+        """Stored entry keys, and the first item of each stored link or content key."""
+        ...  # pragma: no cover
+
+    def save_poll(
+        self,
+        feed_id: int,
+        now: datetime,
+        *,
+        status: int,
+        etag: str | None,
+        last_modified: str | None,
+        parsed: ParsedFeed | None,
+        decisions: Sequence[Decision],
+        alerts: Sequence[NewAlert],
+        next_poll_at: datetime,
+    ) -> None:
+        """One transaction for a successful poll."""
+        ...  # pragma: no cover
+
+    def record_not_modified(
+        self, feed_id: int, now: datetime, next_poll_at: datetime, status: int = 304
+    ) -> None:
+        """A 304."""
+        ...  # pragma: no cover
+
+    def record_failure(
+        self,
+        feed_id: int,
+        now: datetime,
+        error: str,
+        next_poll_at: datetime,
+        status: int | None = None,
+        gone: bool = False,
+    ) -> None:
+        """A failed poll."""
+        ...  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class PollContext:
+    """Everything a poll needs, built once by the app."""
+
+    fetcher: FetcherLike
+    store: PollStore
+    matcher: Matcher
+    routes: Mapping[str, tuple[str, ...]]  # rule name -> notifier names
+    clock: Callable[[], datetime]
+    jitter: Callable[[], float]
+
+
+def decide_alerts(
+    decisions: Sequence[Decision], matcher: Matcher, routes: Mapping[str, tuple[str, ...]]
+) -> list[NewAlert]:
+    """Alerts for the items that are new; copies and entries seen before never alert (SPEC)."""
+    alerts = []
+    for index, decision in enumerate(decisions):
+        if decision.verdict is not Verdict.NEW:
+            continue
+        for match in matcher.match(decision.item):
+            alerts.append(
+                NewAlert(
+                    id=alert_id(match.rule, decision.keys),
+                    rule=match.rule,
+                    keywords=match.keywords,
+                    item_index=index,
+                    notifiers=routes.get(match.rule, ()),
+                )
+            )
+    return alerts
+
+
+async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollResult:
+    """Poll one feed and store what is new; a failure is recorded and returned, not raised."""
+    try:
+        fetched = await ctx.fetcher.get(spec.url, spec.timeout, state.etag, state.last_modified)
+        now = ctx.clock()
+        next_at = next_poll_at(now, spec.interval, 0, ctx.jitter())
+        if fetched.not_modified:
+            ctx.store.record_not_modified(state.id, now, next_at)
+            return PollResult(spec.url, not_modified=True, http_status=304)
+        parsed = parse_feed(fetched.body, fetched.final_url or spec.url, fetched.content_type)
+        return _save(ctx, spec, state, fetched, parsed, now, next_at)
+    except FeedError as e:
+        return _record_failure(ctx, spec, state, e)
+    except StoreError as e:
+        log.error("store failed feed=%s error=%s", spec.url, e)
+        return PollResult(spec.url, error=str(e))
+
+
+def _save(
+    ctx: PollContext,
+    spec: FeedSpec,
+    state: FeedState,
+    fetched: FetchResult,
+    parsed: ParsedFeed,
+    now: datetime,
+    next_at: datetime,
+) -> PollResult:
+    batch = [(item, keys) for item in parsed.items if (keys := keys_for(spec.url, item))]
+    entry_keys, shared_keys = lookup_keys(keys for _, keys in batch)
+    seen, articles = ctx.store.known(entry_keys, shared_keys)
+    decisions = classify(batch, seen, articles)
+    alerts = decide_alerts(decisions, ctx.matcher, ctx.routes)
+    ctx.store.save_poll(
+        state.id,
+        now,
+        status=fetched.status,
+        etag=fetched.etag,
+        last_modified=fetched.last_modified,
+        parsed=parsed,
+        decisions=decisions,
+        alerts=alerts,
+        next_poll_at=next_at,
+    )
+    new = sum(1 for d in decisions if d.verdict is Verdict.NEW)
+    copies = sum(1 for d in decisions if d.verdict is Verdict.COPY)
+    return PollResult(spec.url, new, copies, len(alerts), http_status=fetched.status)
+
+
+def _record_failure(
+    ctx: PollContext, spec: FeedSpec, state: FeedState, error: FeedError
+) -> PollResult:
+    now = ctx.clock()
+    status = error.status if isinstance(error, HTTPStatusError) else None
+    retry_after = None
+    if isinstance(error, HTTPStatusError):
+        retry_after = parse_retry_after(error.retry_after, now)
+    gone = status == 410
+    next_at = next_poll_at(now, spec.interval, state.failures + 1, ctx.jitter(), retry_after)
+    ctx.store.record_failure(state.id, now, error.message, next_at, status, gone)
+    return PollResult(spec.url, error=error.message, http_status=status)
+
+
+async def poll_feeds(
+    ctx: PollContext,
+    feeds: Iterable[tuple[FeedSpec, FeedState]],
+    on_result: Callable[[PollResult], None] | None = None,
+) -> list[PollResult]:
+    """Poll many feeds at once; the fetcher bounds how many are in flight."""
+
+    async def one(spec: FeedSpec, state: FeedState) -> PollResult:
+        result = await poll_feed(ctx, spec, state)
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(one(spec, state) for spec, state in feeds)))

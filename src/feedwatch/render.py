@@ -1,0 +1,171 @@
+"""What a user sees: the webhook request, the email, the stdout line and the CLI listings.
+
+Pure: no I/O, no clock (the time of sending is a parameter). Header values never carry a line
+break taken from a feed (SPEC: email).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import json
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from feedwatch.config import EmailSpec
+from feedwatch.models import Alert
+from feedwatch.text import one_line, snippet, truncate
+
+SUBJECT_LIMIT = 160
+
+
+def iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as every output of feedwatch writes times."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def alert_payload(alert: Alert) -> dict[str, Any]:
+    """SPEC: the webhook body."""
+    item = alert.item
+    return {
+        "event": "alert",
+        "id": alert.id,
+        "rule": alert.rule,
+        "keywords": list(alert.keywords),
+        "item": {
+            "title": item.title,
+            "url": item.url,
+            "published": iso(item.published_at),
+            "author": item.author,
+            "summary": item.summary,
+            "feed": {"title": item.feed_title, "url": item.feed_url},
+        },
+        "created": iso(alert.created_at),
+    }
+
+
+def webhook_body(alert: Alert) -> bytes:
+    """The exact bytes that are sent, and signed."""
+    return json.dumps(alert_payload(alert), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """Standard Webhooks signature: v1,base64(HMAC-SHA256(key, "{id}.{ts}.{body}"))."""
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def webhook_headers(
+    message_id: str, body: bytes, timestamp: int, secret: str | None, user_agent: str
+) -> dict[str, str]:
+    """SPEC: Standard Webhooks headers; the id is the alert id, the same on every retry."""
+    headers = {
+        "content-type": "application/json",
+        "user-agent": user_agent,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+    }
+    if secret:
+        headers["webhook-signature"] = sign(secret, message_id, timestamp, body)
+    return headers
+
+
+def message_id(alert_id: str, notifier: str, sender: str) -> str:
+    """A Message-ID derived from the alert, so a retried message is recognisably the same."""
+    domain = sender.rpartition("@")[2].strip(" >") or "feedwatch.invalid"
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", domain) or "feedwatch.invalid"
+    slug = re.sub(r"[^A-Za-z0-9-]", "-", notifier)
+    return f"<feedwatch.{alert_id}.{slug}@{domain}>"
+
+
+def subject(alert: Alert) -> str:
+    """One line whatever the feed's title holds."""
+    return truncate(one_line(f"[{alert.rule}] {alert.item.title or '(no title)'}"), SUBJECT_LIMIT)
+
+
+def _details(alert: Alert) -> list[tuple[str, str]]:
+    item = alert.item
+    rows = [("Feed", f"{item.feed_title} <{item.feed_url}>")]
+    if item.author:
+        rows.append(("Author", item.author))
+    rows.append(("Published", iso(item.published_at) or ""))
+    rows.append(("Matched", ", ".join(alert.keywords)))
+    rows.append(("Rule", alert.rule))
+    return rows
+
+
+def email_text(alert: Alert) -> str:
+    """The plain-text part."""
+    item = alert.item
+    lines = [item.title or "(no title)", item.url or "", ""]
+    lines += [f"{name}: {value}" for name, value in _details(alert)]
+    lines += ["", snippet(item.text, list(alert.keywords), 400), "", "-- ", "sent by feedwatch"]
+    return "\n".join(lines) + "\n"
+
+
+def email_html(alert: Alert) -> str:
+    """The HTML part: every piece of feed text escaped."""
+    item = alert.item
+    e = html.escape
+    title = e(item.title or "(no title)")
+    heading = f'<a href="{e(item.url, quote=True)}">{title}</a>' if item.url else title
+    rows = "".join(
+        f'<tr><th align="left" style="padding-right:1em">{e(name)}</th><td>{e(value)}</td></tr>'
+        for name, value in _details(alert)
+    )
+    excerpt = e(snippet(item.text, list(alert.keywords), 400))
+    return (
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        f"<h2>{heading}</h2><table>{rows}</table><p>{excerpt}</p>"
+        '<p style="color:#777">sent by feedwatch</p></body></html>'
+    )
+
+
+def email_message(alert: Alert, spec: EmailSpec, notifier: str, now: datetime) -> EmailMessage:
+    """One alert as a multipart text and HTML message (SPEC: email)."""
+    msg = EmailMessage()
+    msg["Subject"] = subject(alert)
+    msg["From"] = one_line(spec.from_)
+    msg["To"] = ", ".join(one_line(a) for a in spec.to)
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = message_id(alert.id, notifier, spec.from_)
+    msg["X-Feedwatch-Alert"] = alert.id
+    msg["X-Feedwatch-Rule"] = one_line(alert.rule)
+    msg.set_content(email_text(alert))
+    msg.add_alternative(email_html(alert), subtype="html")
+    return msg
+
+
+def stdout_line(alert: Alert) -> str:
+    """SPEC: with no notifier, one line naming rule, keywords, title and link."""
+    item = alert.item
+    keywords = ", ".join(alert.keywords)
+    return one_line(f"ALERT [{alert.rule}] ({keywords}) {item.title} <{item.url or ''}>")
+
+
+def json_line(record: Mapping[str, Any]) -> str:
+    """One JSON Lines record."""
+    return json.dumps(record, ensure_ascii=False)
+
+
+def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    """Aligned columns for a terminal; the last column is never padded."""
+    if not rows:
+        return ""
+    all_rows = [list(headers), *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(headers) - 1)]
+    out = []
+    for row in all_rows:
+        cells = [cell.ljust(widths[i]) for i, cell in enumerate(row[:-1])] + [row[-1]]
+        out.append("  ".join(cells).rstrip())
+    return "\n".join(out)

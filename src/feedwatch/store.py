@@ -1,0 +1,608 @@
+"""The SQLite database, through sqlite-utils: schema, migrations and use-case methods.
+
+Edge: the only module that touches SQLite. WAL mode lets the CLI read while the daemon
+writes; each polled feed is one transaction, holding its items, their alerts and the alerts'
+pending deliveries together (SPEC: alerts are written with their item). ``sqlite3.Error``
+becomes StoreError.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from feedwatch.errors import StoreError
+from feedwatch.models import (
+    Alert,
+    AlertItem,
+    Decision,
+    Delivery,
+    DeliveryOutcome,
+    DeliveryStatus,
+    FeedState,
+    NewAlert,
+    ParsedFeed,
+    Verdict,
+)
+
+SCHEMA_VERSION = 1
+_CHUNK = 500
+
+migrations = Migrations("feedwatch")
+
+
+def _run_script(db: sqlite_utils.Database, script: str) -> None:
+    # executescript() would commit the migration's transaction half-way: run statement by statement
+    for statement in script.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations(name="0001_initial")
+def _initial(db: sqlite_utils.Database) -> None:
+    _run_script(
+        db,
+        """
+        CREATE TABLE feeds (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,          -- the address polled
+            name TEXT,                         -- the configured name
+            title TEXT,                        -- the feed's own title
+            site_url TEXT,
+            active INTEGER NOT NULL DEFAULT 1, -- 0 once the feed left feeds.yaml
+            interval_seconds REAL,
+            etag TEXT,
+            last_modified TEXT,
+            added_at TEXT NOT NULL,
+            last_polled_at TEXT,
+            last_success_at TEXT,
+            last_status INTEGER,
+            error TEXT,
+            failing_since_at TEXT,
+            failures INTEGER NOT NULL DEFAULT 0,
+            next_poll_at TEXT,
+            gone INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX feeds_due ON feeds(active, gone, next_poll_at);
+        CREATE TABLE items (
+            id INTEGER PRIMARY KEY,
+            feed_id INTEGER NOT NULL REFERENCES feeds(id),
+            guid TEXT,
+            url TEXT,
+            title TEXT NOT NULL,
+            author TEXT,
+            published_at TEXT,
+            summary TEXT NOT NULL,
+            content TEXT NOT NULL,
+            first_seen_at TEXT NOT NULL,
+            copy_of INTEGER REFERENCES items(id),  -- the first copy of the same article
+            entry_key TEXT NOT NULL UNIQUE,
+            link_key TEXT,
+            content_key TEXT
+        );
+        CREATE INDEX items_link_key ON items(link_key) WHERE link_key IS NOT NULL;
+        CREATE INDEX items_content_key ON items(content_key) WHERE content_key IS NOT NULL;
+        CREATE INDEX items_feed ON items(feed_id);
+        CREATE INDEX items_first_seen ON items(first_seen_at);
+        CREATE TABLE alerts (
+            id TEXT PRIMARY KEY,
+            rule TEXT NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            keywords TEXT NOT NULL,            -- JSON list, in rule order
+            created_at TEXT NOT NULL,
+            UNIQUE (rule, item_id)
+        );
+        CREATE INDEX alerts_created ON alerts(created_at);
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            alert_id TEXT NOT NULL REFERENCES alerts(id),
+            notifier TEXT NOT NULL,
+            status TEXT NOT NULL,              -- pending, sent, failed
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            last_attempt_at TEXT,
+            sent_at TEXT,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (alert_id, notifier)
+        );
+        CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+        """,
+    )
+
+
+def ts(moment: datetime) -> str:
+    """A stored time: UTC, fixed width, so text order is time order."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(value: str | None) -> datetime | None:
+    """A stored time back into an aware datetime."""
+    if value is None:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _iso(value: str | None) -> str | None:
+    return None if value is None else value[:19] + "Z"
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _wrapped(fn: Callable[P, R]) -> Callable[P, R]:
+    def inner(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}") from e
+
+    inner.__name__ = fn.__name__
+    inner.__doc__ = fn.__doc__
+    return inner
+
+
+def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]
+
+
+class Store:
+    """The database file, migrated on open; every method is one short transaction or read."""
+
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
+            self.db = sqlite_utils.Database(conn)
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                migrations.apply(self.db)
+                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except (sqlite3.Error, OSError) as e:
+            raise StoreError(f"cannot open the database {path}: {e}") from e
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.db.conn.close()
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        try:
+            with self.db.atomic():
+                yield
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}") from e
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            cursor = self.db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}") from e
+
+    # -- feeds -------------------------------------------------------------------------------
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str | None, timedelta]], now: datetime) -> None:
+        """Make the configured feeds the active ones; a new feed is due at once."""
+        rows = list(feeds)
+        with self._atomic():
+            self.db.execute("UPDATE feeds SET active = 0")
+            self.db.conn.executemany(
+                """
+                INSERT INTO feeds (url, name, interval_seconds, added_at, active)
+                VALUES (?, ?, ?, ?, 1)
+                ON CONFLICT (url) DO UPDATE SET
+                    name = excluded.name, interval_seconds = excluded.interval_seconds, active = 1
+                """,
+                [(url, name, interval.total_seconds(), ts(now)) for url, name, interval in rows],
+            )
+
+    def feed_states(self, urls: Sequence[str] | None = None) -> list[FeedState]:
+        """The polling state of the given feeds (all active feeds when None)."""
+        if urls is None:
+            rows = self._rows("SELECT * FROM feeds WHERE active = 1 ORDER BY id")
+        else:
+            rows = []
+            for chunk in _chunks(list(urls)):
+                marks = ",".join("?" * len(chunk))
+                rows += self._rows(f"SELECT * FROM feeds WHERE url IN ({marks})", chunk)
+        return [_feed_state(row) for row in rows]
+
+    def feeds_due(self, now: datetime, limit: int, skip: Iterable[int] = ()) -> list[FeedState]:
+        """Active feeds whose next poll has come, never polled first, then oldest due."""
+        skipped = list(skip)
+        marks = ",".join("?" * len(skipped))
+        exclude = f"AND id NOT IN ({marks})" if skipped else ""
+        rows = self._rows(
+            f"""
+            SELECT * FROM feeds
+            WHERE active = 1 AND gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ?) {exclude}
+            ORDER BY next_poll_at IS NOT NULL, next_poll_at, id
+            LIMIT ?
+            """,
+            [ts(now), *skipped, limit],
+        )
+        return [_feed_state(row) for row in rows]
+
+    def next_due_at(self) -> datetime | None:
+        """When the next active feed falls due."""
+        rows = self._rows(
+            "SELECT min(coalesce(next_poll_at, '')) AS at FROM feeds WHERE active = 1 AND gone = 0"
+        )
+        value = rows[0]["at"] if rows else None
+        if value is None:
+            return None
+        return datetime.min.replace(tzinfo=UTC) if value == "" else parse_ts(value)
+
+    # -- polling -------------------------------------------------------------------------------
+
+    def known(
+        self, entry_keys: Sequence[str], shared_keys: Sequence[str]
+    ) -> tuple[set[str], dict[str, int]]:
+        """Entry keys already stored, and the first stored item of each shared key."""
+        seen: set[str] = set()
+        for chunk in _chunks(list(entry_keys)):
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT entry_key FROM items WHERE entry_key IN ({marks})"
+            seen.update(row["entry_key"] for row in self._rows(sql, chunk))
+        articles: dict[str, int] = {}
+        unique = list(dict.fromkeys(shared_keys))
+        for column in ("link_key", "content_key"):
+            for chunk in _chunks(unique):
+                marks = ",".join("?" * len(chunk))
+                sql = (
+                    f"SELECT {column} AS k, coalesce(copy_of, id) AS original FROM items "
+                    f"WHERE {column} IN ({marks}) ORDER BY id"
+                )
+                for row in self._rows(sql, chunk):
+                    articles.setdefault(row["k"], row["original"])
+        return seen, articles
+
+    def save_poll(
+        self,
+        feed_id: int,
+        now: datetime,
+        *,
+        status: int,
+        etag: str | None,
+        last_modified: str | None,
+        parsed: ParsedFeed | None,
+        decisions: Sequence[Decision],
+        alerts: Sequence[NewAlert],
+        next_poll_at: datetime,
+    ) -> None:
+        """One successful poll in one transaction: feed health, items, alerts, deliveries."""
+        with self._atomic():
+            self.db.execute(
+                """
+                UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
+                    etag = ?, last_modified = ?, error = NULL, failing_since_at = NULL,
+                    failures = 0, next_poll_at = ?, gone = 0,
+                    title = coalesce(?, title), site_url = coalesce(?, site_url)
+                WHERE id = ?
+                """,
+                [
+                    ts(now), ts(now), status, etag, last_modified, ts(next_poll_at),
+                    parsed.title if parsed else None, parsed.link if parsed else None, feed_id,
+                ],
+            )  # fmt: skip
+            row_ids = self._insert_items(feed_id, now, decisions)
+            for alert in alerts:
+                cursor = self.db.execute(
+                    "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [alert.id, alert.rule, row_ids[alert.item_index],
+                     json.dumps(list(alert.keywords)), ts(now)],
+                )  # fmt: skip
+                if cursor.rowcount != 1:
+                    continue
+                self.db.conn.executemany(
+                    "INSERT OR IGNORE INTO deliveries (alert_id, notifier, status, attempts, "
+                    "next_attempt_at, created_at) VALUES (?, ?, 'pending', 0, ?, ?)",
+                    [(alert.id, name, ts(now), ts(now)) for name in alert.notifiers],
+                )
+
+    def _insert_items(
+        self, feed_id: int, now: datetime, decisions: Sequence[Decision]
+    ) -> dict[int, int]:
+        row_ids: dict[int, int] = {}
+        for index, decision in enumerate(decisions):
+            if decision.verdict is Verdict.SEEN:
+                continue
+            copy_of = decision.copy_of_id
+            if decision.copy_of_index is not None:
+                copy_of = row_ids[decision.copy_of_index]
+            item, keys = decision.item, decision.keys
+            cursor = self.db.execute(
+                """
+                INSERT INTO items (feed_id, guid, url, title, author, published_at, summary,
+                    content, first_seen_at, copy_of, entry_key, link_key, content_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    feed_id, item.guid, item.link, item.title, item.author,
+                    ts(item.published_at) if item.published_at else None, item.summary,
+                    item.content, ts(now), copy_of, keys.entry_key, keys.link_key,
+                    keys.content_key,
+                ],
+            )  # fmt: skip
+            assert cursor.lastrowid is not None
+            row_ids[index] = cursor.lastrowid
+        return row_ids
+
+    @_wrapped
+    def record_not_modified(
+        self, feed_id: int, now: datetime, next_poll_at: datetime, status: int = 304
+    ) -> None:
+        """A poll that found nothing new: health only, no items touched."""
+        self.db.execute(
+            """
+            UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
+                error = NULL, failing_since_at = NULL, failures = 0, next_poll_at = ?
+            WHERE id = ?
+            """,
+            [ts(now), ts(now), status, ts(next_poll_at), feed_id],
+        )
+
+    @_wrapped
+    def record_failure(
+        self,
+        feed_id: int,
+        now: datetime,
+        error: str,
+        next_poll_at: datetime,
+        status: int | None = None,
+        gone: bool = False,
+    ) -> None:
+        """A failed poll: the error, since when it fails, and when to try again."""
+        self.db.execute(
+            """
+            UPDATE feeds SET last_polled_at = ?, last_status = ?, error = ?,
+                failing_since_at = coalesce(failing_since_at, ?), failures = failures + 1,
+                next_poll_at = ?, gone = ?
+            WHERE id = ?
+            """,
+            [ts(now), status, error, ts(now), ts(next_poll_at), int(gone), feed_id],
+        )
+
+    # -- deliveries ----------------------------------------------------------------------------
+
+    def due_deliveries(
+        self, now: datetime, notifiers: Sequence[str], limit: int = 100
+    ) -> list[Delivery]:
+        """Pending deliveries to these notifiers whose time has come, oldest first."""
+        if not notifiers:
+            return []
+        marks = ",".join("?" * len(notifiers))
+        rows = self._rows(
+            f"""
+            SELECT d.id AS delivery_id, d.notifier, d.status, d.attempts, d.next_attempt_at,
+                d.last_error, {_ALERT_COLUMNS}
+            FROM deliveries d JOIN alerts a ON a.id = d.alert_id
+            JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
+            WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.notifier IN ({marks})
+            ORDER BY d.next_attempt_at, d.id
+            LIMIT ?
+            """,
+            [ts(now), *notifiers, limit],
+        )
+        return [
+            Delivery(
+                id=row["delivery_id"],
+                alert=_alert(row),
+                notifier=row["notifier"],
+                status=DeliveryStatus(row["status"]),
+                attempts=row["attempts"],
+                next_attempt_at=parse_ts(row["next_attempt_at"]),
+                last_error=row["last_error"],
+            )
+            for row in rows
+        ]
+
+    @_wrapped
+    def claim(self, delivery_id: int, now: datetime, lease_until: datetime) -> bool:
+        """Take a due delivery for one attempt; False if another process took it first.
+
+        The attempt is counted now and the delivery hidden until ``lease_until``, so a process
+        killed mid-send leaves it to be retried once the lease runs out.
+        """
+        cursor = self.db.execute(
+            """
+            UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?
+            WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
+            """,
+            [ts(now), ts(lease_until), delivery_id, ts(now)],
+        )
+        return cursor.rowcount == 1
+
+    @_wrapped
+    def record_attempt(self, outcome: DeliveryOutcome, now: datetime) -> None:
+        """The result of a claimed attempt: sent, pending again with a time, or failed."""
+        if outcome.status is DeliveryStatus.SENT:
+            self.db.execute(
+                "UPDATE deliveries SET status = 'sent', sent_at = ?, next_attempt_at = NULL "
+                "WHERE id = ?",
+                [ts(now), outcome.delivery_id],
+            )
+            return
+        next_at = ts(outcome.next_attempt_at) if outcome.next_attempt_at else None
+        self.db.execute(
+            "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
+            [outcome.status.value, outcome.error, next_at, outcome.delivery_id],
+        )
+
+    @_wrapped
+    def requeue(self, delivery_ids: Sequence[int], now: datetime) -> int:
+        """Queue failed deliveries again, due now."""
+        count = 0
+        for delivery_id in delivery_ids:
+            cursor = self.db.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ? "
+                "WHERE id = ? AND status = 'failed'",
+                [ts(now), delivery_id],
+            )
+            count += cursor.rowcount
+        return count
+
+    # -- listings (SPEC: feeds, items, alerts --json) ------------------------------------------
+
+    def list_feeds(self) -> list[dict[str, Any]]:
+        """Every active feed with its health, in config order."""
+        rows = self._rows(
+            """
+            SELECT f.*, (SELECT count(*) FROM items i WHERE i.feed_id = f.id) AS item_count
+            FROM feeds f WHERE active = 1 ORDER BY id
+            """
+        )
+        return [_feed_record(row) for row in rows]
+
+    def list_items(self, limit: int) -> list[dict[str, Any]]:
+        """The newest stored items, newest first."""
+        rows = self._rows(
+            """
+            SELECT i.*, f.url AS feed_url, coalesce(f.name, f.title, f.url) AS feed_title
+            FROM items i JOIN feeds f ON f.id = i.feed_id
+            ORDER BY i.first_seen_at DESC, i.id DESC LIMIT ?
+            """,
+            [limit],
+        )
+        return [
+            {
+                "id": row["id"],
+                "title": row["title"],
+                "url": row["url"],
+                "published": _iso(row["published_at"] or row["first_seen_at"]),
+                "author": row["author"],
+                "summary": row["summary"],
+                "first_seen": _iso(row["first_seen_at"]),
+                "copy_of": row["copy_of"],
+                "feed": {"title": row["feed_title"], "url": row["feed_url"]},
+            }
+            for row in rows
+        ]
+
+    def list_alerts(self, limit: int) -> list[dict[str, Any]]:
+        """The newest alerts with their deliveries, newest first."""
+        rows = self._rows(
+            f"""
+            SELECT {_ALERT_COLUMNS} FROM alerts a
+            JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
+            ORDER BY a.created_at DESC, a.rowid DESC LIMIT ?
+            """,
+            [limit],
+        )
+        records = []
+        for row in rows:
+            deliveries = self._rows(
+                "SELECT * FROM deliveries WHERE alert_id = ? ORDER BY notifier", [row["alert_id"]]
+            )
+            records.append(
+                {
+                    "id": row["alert_id"],
+                    "rule": row["rule"],
+                    "keywords": json.loads(row["keywords"]),
+                    "created": _iso(row["created_at"]),
+                    "item": {
+                        "title": row["title"],
+                        "url": row["url"],
+                        "published": _iso(row["published_at"] or row["first_seen_at"]),
+                        "feed": {"title": row["feed_title"], "url": row["feed_url"]},
+                    },
+                    "deliveries": [_delivery_record(d) for d in deliveries],
+                }
+            )
+        return records
+
+
+_ALERT_COLUMNS = """
+    a.id AS alert_id, a.rule, a.keywords, a.created_at, i.title, i.url, i.published_at,
+    i.first_seen_at, i.author, i.summary, i.content, f.url AS feed_url,
+    coalesce(f.name, f.title, f.url) AS feed_title
+"""
+
+
+def _alert(row: dict[str, Any]) -> Alert:
+    published = parse_ts(row["published_at"] or row["first_seen_at"])
+    assert published is not None
+    created = parse_ts(row["created_at"])
+    assert created is not None
+    return Alert(
+        id=row["alert_id"],
+        rule=row["rule"],
+        keywords=tuple(json.loads(row["keywords"])),
+        created_at=created,
+        item=AlertItem(
+            title=row["title"],
+            url=row["url"],
+            published_at=published,
+            author=row["author"],
+            summary=row["summary"],
+            text=row["content"],
+            feed_title=row["feed_title"],
+            feed_url=row["feed_url"],
+        ),
+    )
+
+
+def _feed_state(row: dict[str, Any]) -> FeedState:
+    return FeedState(
+        id=row["id"],
+        url=row["url"],
+        etag=row["etag"],
+        last_modified=row["last_modified"],
+        failures=row["failures"],
+        next_poll_at=parse_ts(row["next_poll_at"]),
+    )
+
+
+def feed_status(row: dict[str, Any]) -> str:
+    """SPEC: new (never polled), ok, failing, gone."""
+    if row["gone"]:
+        return "gone"
+    if row["last_polled_at"] is None:
+        return "new"
+    return "failing" if row["error"] else "ok"
+
+
+def _feed_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "url": row["url"],
+        "name": row["name"] or row["title"],
+        "title": row["name"] or row["title"] or row["url"],
+        "status": feed_status(row),
+        "last_polled": _iso(row["last_polled_at"]),
+        "last_success": _iso(row["last_success_at"]),
+        "last_status": row["last_status"],
+        "error": row["error"],
+        "failing_since": _iso(row["failing_since_at"]),
+        "items": row["item_count"],
+        "next_poll": _iso(row["next_poll_at"]),
+    }
+
+
+def _delivery_record(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "notifier": row["notifier"],
+        "status": row["status"],
+        "attempts": row["attempts"],
+        "error": row["last_error"],
+        "last_attempt": _iso(row["last_attempt_at"]),
+        "next_attempt": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
+        "sent": _iso(row["sent_at"]),
+    }

@@ -1,0 +1,85 @@
+"""When to poll a feed next, and when to try a delivery again.
+
+Pure: every function takes ``now`` and, where it jitters, a random fraction in [0, 1), so
+tests can fix both.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+from feedwatch.config import RetrySpec
+
+MAX_BACKOFF = timedelta(days=1)
+POLL_JITTER = 0.1
+RETRY_JITTER = 0.1
+
+
+def next_poll_at(
+    now: datetime,
+    interval: timedelta,
+    failures: int = 0,
+    jitter: float = 0.0,
+    retry_after: timedelta | None = None,
+) -> datetime:
+    """The next poll: the interval, shortened by up to 10% so feeds drift apart; after
+    failures, doubling waits up to a day; never sooner than the server's Retry-After."""
+    if failures > 0:
+        cap = max(MAX_BACKOFF, interval)
+        delay = min(interval * (1 << min(failures - 1, 20)), cap)
+    else:
+        delay = interval
+    delay -= delay * POLL_JITTER * jitter
+    if retry_after is not None and retry_after > delay:
+        delay = min(retry_after, max(MAX_BACKOFF, interval))
+    return now + delay
+
+
+def retry_delay(attempts: int, retry: RetrySpec, jitter: float = 0.0) -> timedelta:
+    """The wait after the ``attempts``-th failed try: first, doubled each time, capped at max,
+    shortened (never lengthened) by up to 10% (SPEC: retry)."""
+    delay = retry.first * (1 << min(max(attempts - 1, 0), 30))
+    delay = min(delay, retry.max)
+    return delay - delay * RETRY_JITTER * jitter
+
+
+def next_attempt_at(
+    created_at: datetime,
+    attempts: int,
+    retry: RetrySpec,
+    now: datetime,
+    jitter: float = 0.0,
+    not_before: timedelta | None = None,
+) -> datetime | None:
+    """When to try again after ``attempts`` failed tries; None once ``give_up`` has passed.
+
+    A wait that would end past ``give_up`` is cut to a last try at ``give_up`` itself.
+    ``not_before`` is a server's Retry-After: honoured, and past ``give_up`` it means give up.
+    """
+    deadline = created_at + retry.give_up
+    delay = retry_delay(attempts, retry, jitter)
+    if not_before is not None and not_before > delay:
+        at = now + not_before
+        return at if at <= deadline else None
+    at = now + delay
+    if at <= deadline:
+        return at
+    # one last try at the deadline itself, rather than giving up early
+    return deadline if now < deadline else None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """A Retry-After header (seconds or an HTTP date) as a wait from ``now``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(when - now, timedelta(0))
