@@ -96,10 +96,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _check(config: Config, args: argparse.Namespace) -> int:
     notifiers = ", ".join(config.notifiers) or "none (alerts go to stdout)"
     print(
-        f"{config.source}: ok: {len(config.feeds)} feeds, {len(config.alerts)} rules, "
-        f"notifiers: {notifiers}; database {config.database}"
+        f"{config.source}: ok: {_count(len(config.feeds), 'feed')}, "
+        f"{_count(len(config.alerts), 'rule')}, notifiers: {notifiers}; "
+        f"database {config.database}"
     )
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
@@ -137,8 +142,8 @@ def _poll(config: Config, args: argparse.Namespace) -> int:
     new = sum(r.new_items for r in results)
     alerts = sum(r.alerts for r in results)
     print(
-        f"polled {len(results)} feeds: {len(results) - failed} ok, {failed} failed, "
-        f"{new} new items, {alerts} alerts",
+        f"polled {_count(len(results), 'feed')}: {len(results) - failed} ok, {failed} failed, "
+        f"{_count(new, 'new item')}, {_count(alerts, 'alert')}",
         file=sys.stderr,
     )
     return 0

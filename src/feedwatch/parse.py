@@ -7,11 +7,13 @@ at all is a ParseError naming what it looks like instead.
 
 from __future__ import annotations
 
+import html
 import re
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urljoin
 
 import feedparser
 
@@ -34,7 +36,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         headers["content-type"] = content_type
     result = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     if not result.get("version") and not result.entries:
-        raise ParseError(url, _not_a_feed(body, result))
+        raise ParseError(url, _not_a_feed(body, url, result))
     items: list[ParsedItem] = []
     skipped = 0
     for entry in result.entries:
@@ -49,12 +51,16 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     )
 
 
-def _not_a_feed(body: bytes, result: Mapping[str, Any]) -> str:
+def _not_a_feed(body: bytes, url: str, result: Mapping[str, Any]) -> str:
     if not body.strip():
         return "not a feed: the response is empty"
     if _HTML_START.match(body[:2048]):
         text = body[:262144].decode("utf-8", "replace")
-        links = [m.group(1) for tag in _FEED_LINK.findall(text) if (m := _HREF.search(tag))]
+        links = [
+            urljoin(url, html.unescape(m.group(1)))
+            for tag in _FEED_LINK.findall(text)
+            if (m := _HREF.search(tag))
+        ]
         if links:
             return "not a feed: an HTML page that links to feeds at " + ", ".join(links[:5])
         return "not a feed: an HTML page"
