@@ -88,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`feedwatch items | head`): not an error, and no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception:  # the command boundary: a bug, reported with its traceback (STYLE 3)
         log.exception("internal error command=%s", args.command)
         return 1
@@ -184,12 +188,12 @@ def _when(value: str | None) -> str:
 def _feed_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
     body = []
     for r in records:
-        status = r["status"] + (f" ({r['error']})" if r["error"] else "")
+        detail = f"{r['error']} (since {_when(r['failing_since'])})" if r["error"] else r["url"]
         body.append(
-            [r["title"], str(r["items"]), _when(r["last_success"]), _when(r["next_poll"]),
-             status, r["url"]]
+            [r["title"], r["status"], str(r["items"]), _when(r["last_success"]),
+             _when(r["next_poll"]), detail]
         )  # fmt: skip
-    return body, ["FEED", "ITEMS", "LAST SUCCESS", "NEXT POLL", "STATUS", "URL"]
+    return body, ["FEED", "STATUS", "ITEMS", "LAST SUCCESS", "NEXT POLL", "URL OR ERROR"]
 
 
 def _item_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
