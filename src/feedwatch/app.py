@@ -20,7 +20,7 @@ from feedwatch.config import Config, EmailSpec, FeedSpec, RetrySpec
 from feedwatch.delivery import Route, deliver_due
 from feedwatch.fetch import USER_AGENT, Fetcher, system_tls
 from feedwatch.matching import Matcher
-from feedwatch.models import DeliveryOutcome, FeedState, PollResult
+from feedwatch.models import Alert, AlertItem, DeliveryOutcome, FeedState, PollResult
 from feedwatch.notify import EmailNotifier, Notifier, StdoutNotifier, WebhookNotifier
 from feedwatch.pipeline import PollContext, poll_feed, poll_feeds
 from feedwatch.store import Store
@@ -121,6 +121,27 @@ class App:
     async def poll_one(self, spec: FeedSpec, state: FeedState) -> PollResult:
         """Poll a single feed."""
         return await poll_feed(self.poll_context, spec, state)
+
+    async def notify_test(self, name: str) -> None:
+        """Send a test message through one notifier now; raise DeliveryError on failure."""
+        now = self.clock()
+        alert = Alert(
+            id=f"test-{int(now.timestamp())}",
+            rule="notify-test",
+            keywords=("feedwatch",),
+            created_at=now,
+            item=AlertItem(
+                title="feedwatch test message",
+                url=None,
+                published_at=now,
+                author=None,
+                summary="If you can read this, feedwatch can reach you through this notifier.",
+                text="If you can read this, feedwatch can reach you through this notifier.",
+                feed_title="feedwatch",
+                feed_url="about:feedwatch",
+            ),
+        )
+        await self.routes[name].notifier.send(alert)
 
     async def deliver(self, notifier: str | None = None) -> list[DeliveryOutcome]:
         """Send what is due, to one notifier or to all of them at once."""

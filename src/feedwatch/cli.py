@@ -15,11 +15,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from feedwatch import __version__, logs
-from feedwatch.app import App, open_store
-from feedwatch.config import Config, FeedSpec, load
+from feedwatch.app import App, open_store, utc_now
+from feedwatch.config import STDOUT_NOTIFIER, Config, FeedSpec, load
 from feedwatch.daemon import log_result
 from feedwatch.daemon import run as run_daemon
-from feedwatch.errors import ConfigError, FeedwatchError
+from feedwatch.errors import ConfigError, DeliveryError, FeedwatchError
 from feedwatch.models import PollResult
 from feedwatch.render import json_line, table
 
@@ -47,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
         help="poll only this feed (repeatable)",
     )  # fmt: skip
     commands.add_parser("check", help="validate the config without touching the network")
+    test = commands.add_parser("notify-test", help="send a test message through one notifier")
+    test.add_argument("name", metavar="NAME", help="the notifier's name in feeds.yaml")
     for name, text in (
         ("feeds", "each feed with its health"),
         ("items", "the newest stored items"),
@@ -56,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--json", action="store_true", help="one JSON object per line")
         if name != "feeds":
             sub.add_argument("--limit", type=_positive, default=DEFAULT_LIMIT, metavar="N")
+        if name == "alerts":
+            sub.add_argument(
+                "--retry", metavar="ID", help="queue this alert's failed deliveries again"
+            )
     return parser
 
 
@@ -107,8 +113,45 @@ def _check(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+def _notify_test(config: Config, args: argparse.Namespace) -> int:
+    names = list(config.notifiers) or [STDOUT_NOTIFIER]
+    if args.name not in names:
+        known = ", ".join(names)
+        raise ConfigError(f"no notifier is named {args.name!r} (known: {known})", config.source)
+
+    async def go() -> None:
+        async with App(config) as app:
+            await app.notify_test(args.name)
+
+    try:
+        asyncio.run(go())
+    except DeliveryError as e:
+        print(f"feedwatch: notify-test failed: {e}", file=sys.stderr)
+        return 1
+    print(f"sent a test message through {args.name}")
+    return 0
+
+
+def _retry(config: Config, alert_id: str) -> int:
+    store = open_store(config)
+    try:
+        if not store.has_alert(alert_id):
+            print(f"feedwatch: no alert has the id {alert_id!r}", file=sys.stderr)
+            return 1
+        count = store.requeue(alert_id, utc_now())
+    finally:
+        store.close()
+    if count == 0:
+        print(f"feedwatch: alert {alert_id} has no failed delivery to retry", file=sys.stderr)
+        return 1
+    print(f"queued {_count(count, 'delivery')} of alert {alert_id} again")
+    return 0
+
+
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun[:-1]}ies" if noun.endswith("y") else f"{n} {noun}s"
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
@@ -165,6 +208,8 @@ def _listing(
     rows: Callable[[list[dict[str, Any]]], tuple[list[list[str]], list[str]]],
 ) -> Callable[[Config, argparse.Namespace], int]:
     def command(config: Config, args: argparse.Namespace) -> int:
+        if getattr(args, "retry", None):
+            return _retry(config, args.retry)
         store = open_store(config)
         try:
             records = fetch((store, getattr(args, "limit", None)))
@@ -226,6 +271,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "run": _run,
     "poll": _poll,
     "check": _check,
+    "notify-test": _notify_test,
     "feeds": _listing(lambda a: a[0].list_feeds(), _feed_rows),
     "items": _listing(lambda a: a[0].list_items(a[1]), _item_rows),
     "alerts": _listing(lambda a: a[0].list_alerts(a[1]), _alert_rows),

@@ -155,6 +155,7 @@ class WebhookSpec(_Model):
 
     type: Literal["webhook"]
     url: HttpUrl
+    format: Literal["json", "slack", "discord", "ntfy"] = "json"
     secret: str | None = None
     timeout: Duration = DEFAULT_WEBHOOK_TIMEOUT
     retry: RetrySpec = RetrySpec()
@@ -188,7 +189,7 @@ class _FeedModel(_Model):
 class _RuleModel(_Model):
     name: str = Field(min_length=1)
     keywords: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
-    notify: Annotated[list[str] | None, BeforeValidator(_as_list)] = None
+    notify: Annotated[list[str] | None, BeforeValidator(_as_list), Field(min_length=1)] = None
 
     @field_validator("keywords")
     @classmethod
@@ -346,6 +347,8 @@ def parse_config(text: str, source: str, env: Mapping[str, str]) -> Config:
         errors = []
         for err in e.errors():
             path = _loc_to_path(err["loc"])
+            if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                path = (*path, "type")
             errors.append(ConfigError(_message(err), source, tree.line_of(path), _key(path)))
         raise _combine(errors) from e
     return _resolve(model, source, tree)

@@ -78,7 +78,7 @@ async def deliver_one(
     """One attempt at one delivery; None if another process claimed it first."""
     notifier = route.notifier
     now = clock()
-    if now > delivery.alert.created_at + route.retry.give_up:
+    if now > delivery.queued_at + route.retry.give_up:
         outcome = _outcome(delivery, DeliveryStatus.FAILED, "gave up: retry window passed")
         store.record_attempt(outcome, now)
         return outcome
@@ -105,9 +105,7 @@ def _failure(
     next_at = None
     if error.transient:
         hint = parse_retry_after(error.retry_after, now) if isinstance(error, RetryLater) else None
-        next_at = next_attempt_at(
-            delivery.alert.created_at, attempts, route.retry, now, jitter, hint
-        )
+        next_at = next_attempt_at(delivery.queued_at, attempts, route.retry, now, jitter, hint)
     if next_at is None:
         log.error(
             "delivery failed for good alert=%s notifier=%s attempts=%d error=%s",

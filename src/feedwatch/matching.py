@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from feedwatch.config import AlertRule
 from feedwatch.models import Match, ParsedItem
-from feedwatch.text import fold
+from feedwatch.text import fold, fold_with_offsets
 
 _WORD = re.compile(r"\w+")
 
@@ -70,3 +70,34 @@ class Matcher:
         if not self._by_first:
             return []
         return self.match_text(f"{item.title}\n{item.summary}\n{item.content}")
+
+
+def keyword_spans(text: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
+    """Where in ``text`` the keywords match, by the same rules as ``Matcher``, as
+    (start, end) ranges of the original text: what a snippet highlights."""
+    phrases = {tuple(words(k)) for k in keywords} - {()}
+    if not phrases:
+        return []
+    by_first: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in phrases:
+        by_first.setdefault(phrase[0], []).append(phrase)
+    folded, offsets = fold_with_offsets(text)
+    tokens = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(folded)]
+    spans = []
+    for i, (token, start, _) in enumerate(tokens):
+        for phrase in by_first.get(token, ()):
+            n = len(phrase)
+            if tuple(t for t, _, _ in tokens[i : i + n]) == phrase:
+                last_end = tokens[i + n - 1][2]
+                spans.append((offsets[start], offsets[last_end - 1] + 1))
+    return _merge(spans)
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged

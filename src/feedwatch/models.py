@@ -190,6 +190,7 @@ class Delivery:
     status: DeliveryStatus
     attempts: int
     next_attempt_at: datetime | None
+    queued_at: datetime  # the retry window (give_up) counts from here
     last_error: str | None = None
 
 

@@ -22,7 +22,7 @@ import httpx
 from feedwatch.config import STDOUT_NOTIFIER, EmailSpec, SmtpSpec, WebhookSpec
 from feedwatch.errors import DeliveryError
 from feedwatch.models import Alert
-from feedwatch.render import email_message, stdout_line, webhook_body, webhook_headers
+from feedwatch.render import email_message, stdout_line, webhook_headers, webhook_request
 
 
 class Notifier(Protocol):
@@ -58,7 +58,7 @@ class WebhookNotifier:
 
     async def send(self, alert: Alert) -> None:
         """POST the alert; a redirect, an error status or no answer in time is a failure."""
-        body = webhook_body(alert)
+        url, body = webhook_request(alert, self.spec.format, self.spec.url)
         headers = webhook_headers(
             alert.id, body, int(time.time()), self.spec.secret, self.user_agent
         )
@@ -66,7 +66,7 @@ class WebhookNotifier:
         try:
             async with asyncio.timeout(seconds):
                 response = await self.client.post(
-                    self.spec.url, content=body, headers=headers, timeout=seconds
+                    url, content=body, headers=headers, timeout=seconds
                 )
         except TimeoutError as e:
             raise DeliveryError(self.name, f"no answer within {seconds:g}s") from e
@@ -104,19 +104,33 @@ class EmailNotifier:
                     server.starttls(context=self.tls)
                 if smtp.username:
                     server.login(smtp.username, smtp.password or "")
-                server.send_message(message, from_addr=self.spec.from_, to_addrs=self.spec.to)
+                refused = server.send_message(
+                    message, from_addr=self.spec.from_, to_addrs=self.spec.to
+                )
         except smtplib.SMTPRecipientsRefused as e:
-            codes = [code for code, _ in e.recipients.values()]
-            permanent = all(500 <= code < 600 for code in codes)
-            detail = "; ".join(
-                f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in e.recipients.items()
-            )
-            raise DeliveryError(self.name, f"recipient refused: {detail}", not permanent) from e
+            raise self._refused(e.recipients) from e
+        except smtplib.SMTPAuthenticationError as e:
+            # a refused login is an outage to wait out (issue 3), not a reason to drop alerts
+            raise DeliveryError(
+                self.name, f"login refused: {e.smtp_code} {_text(e.smtp_error)}"
+            ) from e
         except smtplib.SMTPResponseException as e:
-            raise DeliveryError(self.name, f"smtp {e.smtp_code} {_text(e.smtp_error)}") from e
+            permanent = 500 <= e.smtp_code < 600
+            message_text = f"smtp {e.smtp_code} {_text(e.smtp_error)}"
+            raise DeliveryError(self.name, message_text, transient=not permanent) from e
         except (smtplib.SMTPException, OSError) as e:
             where = f"{smtp.host}:{smtp.port}"
             raise DeliveryError(self.name, f"smtp {where}: {e or type(e).__name__}") from e
+        if refused:
+            # some recipients took it and some did not: never report that as sent
+            raise self._refused(refused)
+
+    def _refused(self, recipients: dict[str, tuple[int, bytes]]) -> DeliveryError:
+        permanent = all(500 <= code < 600 for code, _ in recipients.values())
+        detail = "; ".join(
+            f"{rcpt}: {code} {_text(msg)}" for rcpt, (code, msg) in recipients.items()
+        )
+        return DeliveryError(self.name, f"recipient refused: {detail}", not permanent)
 
 
 async def _in_daemon_thread(fn: Callable[[EmailMessage], None], message: EmailMessage) -> None:

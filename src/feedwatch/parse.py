@@ -22,7 +22,9 @@ from feedwatch.models import ParsedFeed, ParsedItem
 from feedwatch.text import html_to_text, one_line, truncate
 
 SUMMARY_LIMIT = 500
-_HTML_START = re.compile(rb"^\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S)
+_HTML_START = re.compile(
+    rb"^(\xef\xbb\xbf)?\s*(<!--.*?-->\s*)*<(!doctype\s+html|html)[\s>]", re.I | re.S
+)
 _FEED_LINK = re.compile(
     r"<link\b[^>]*\btype=[\"']application/(?:rss|atom|feed)\+(?:xml|json)[\"'][^>]*>", re.I
 )
@@ -39,9 +41,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
         raise ParseError(url, _not_a_feed(body, url, result))
     items: list[ParsedItem] = []
     skipped = 0
+    declared_types = str(result.get("version", "")).startswith("atom")
     for entry in result.entries:
         try:
-            items.append(_item(entry))
+            items.append(_item(entry, declared_types))
         except (TypeError, ValueError, AttributeError, KeyError):
             skipped += 1
     feed = result.feed
@@ -72,8 +75,8 @@ def _str(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _item(entry: Mapping[str, Any]) -> ParsedItem:
-    title = _title(entry)
+def _item(entry: Mapping[str, Any], declared_types: bool) -> ParsedItem:
+    title = _title(entry, declared_types)
     summary_text = html_to_text(_str(entry.get("summary")))
     contents = entry.get("content") or []
     content_text = "\n".join(
@@ -83,6 +86,8 @@ def _item(entry: Mapping[str, Any]) -> ParsedItem:
     summary = truncate(one_line(summary_text or content_text), SUMMARY_LIMIT)
     guid = one_line(_str(entry.get("id"))) or None
     link = _str(entry.get("link")).strip() or None
+    if link and entry.get("guidislink") and not link.lower().startswith(("http://", "https://")):
+        link = None  # feedparser copied an id such as tag: or urn: into the link
     author = one_line(html_to_text(_str(entry.get("author")))) or None
     return ParsedItem(
         guid=guid,
@@ -95,17 +100,21 @@ def _item(entry: Mapping[str, Any]) -> ParsedItem:
     )
 
 
-def _title(entry: Mapping[str, Any]) -> str:
+def _title(entry: Mapping[str, Any], declared_types: bool) -> str:
     raw = _str(entry.get("title"))
     detail = entry.get("title_detail") or {}
-    if detail.get("type") == "text/plain":
+    # Atom declares a title's type; RSS does not, and feedparser's guess calls a title with
+    # escaped markup such as &lt;br&gt; plain text, so an RSS title is always cleaned as HTML.
+    if declared_types and detail.get("type") == "text/plain":
         return one_line(raw)
     return one_line(html_to_text(raw))
 
 
 def _date(entry: Mapping[str, Any]) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
-        value = entry.get(key)
+        # dict.get, not entry.get: feedparser's own lookup falls back from one date to
+        # another with a DeprecationWarning
+        value = dict.get(entry, key) if isinstance(entry, dict) else entry.get(key)
         if isinstance(value, time.struct_time):
             try:
                 return datetime(*value[:6], tzinfo=UTC)

@@ -19,8 +19,9 @@ from email.utils import format_datetime
 from typing import Any
 
 from feedwatch.config import EmailSpec
+from feedwatch.matching import keyword_spans
 from feedwatch.models import Alert
-from feedwatch.text import one_line, snippet, truncate
+from feedwatch.text import Snippet, one_line, snippets, truncate
 
 SUBJECT_LIMIT = 160
 
@@ -30,6 +31,23 @@ def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def alert_snippets(alert: Alert) -> list[Snippet]:
+    """One to three pieces of the item's text around its matched keywords."""
+    text = one_line(alert.item.text) or one_line(alert.item.title)
+    return snippets(text, keyword_spans(text, alert.keywords))
+
+
+def marked_html(piece: Snippet) -> str:
+    """A snippet as escaped HTML with its matches in <mark>."""
+    out, last = [], 0
+    for start, end in piece.marks:
+        out += [html.escape(piece.text[last:start]), "<mark>", html.escape(piece.text[start:end])]
+        out.append("</mark>")
+        last = end
+    out.append(html.escape(piece.text[last:]))
+    return "".join(out)
 
 
 def alert_payload(alert: Alert) -> dict[str, Any]:
@@ -48,13 +66,89 @@ def alert_payload(alert: Alert) -> dict[str, Any]:
             "summary": item.summary,
             "feed": {"title": item.feed_title, "url": item.feed_url},
         },
+        "snippets": [piece.marked() for piece in alert_snippets(alert)],
         "created": iso(alert.created_at),
     }
 
 
+def _json_bytes(value: object) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
 def webhook_body(alert: Alert) -> bytes:
     """The exact bytes that are sent, and signed."""
-    return json.dumps(alert_payload(alert), ensure_ascii=False, separators=(",", ":")).encode()
+    return _json_bytes(alert_payload(alert))
+
+
+def _slack_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(alert: Alert) -> dict[str, Any]:
+    """A Slack incoming-webhook message: a linked title, feed and keywords, the snippets."""
+    item = alert.item
+    title = _slack_escape(item.title or "(no title)")
+    heading = f"*<{item.url}|{title}>*" if item.url else f"*{title}*"
+    context = (
+        f"{_slack_escape(item.feed_title)} · matched {_slack_escape(', '.join(alert.keywords))}"
+    )
+    excerpt = "\n".join(_slack_escape(p.marked("*", "*")) for p in alert_snippets(alert))
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"{heading}\n{context}"}},
+    ]
+    if excerpt:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": excerpt[:2900]}})
+    fallback = f"[{alert.rule}] {item.title} {item.url or ''}".strip()
+    return {"text": _slack_escape(fallback), "blocks": blocks, "unfurl_links": False}
+
+
+def discord_payload(alert: Alert) -> dict[str, Any]:
+    """A Discord webhook message with one embed; mentions in feed text never ping anyone."""
+    item = alert.item
+    embed: dict[str, Any] = {
+        "title": truncate(item.title or "(no title)", 256),
+        "description": truncate("\n\n".join(p.marked() for p in alert_snippets(alert)), 4000),
+        "fields": [
+            {"name": "Feed", "value": truncate(item.feed_title, 1024), "inline": True},
+            {"name": "Matched", "value": truncate(", ".join(alert.keywords), 1024), "inline": True},
+            {"name": "Rule", "value": truncate(alert.rule, 1024), "inline": True},
+        ],
+        "timestamp": iso(item.published_at),
+    }
+    if item.url:
+        embed["url"] = item.url
+    return {"content": "", "embeds": [embed], "allowed_mentions": {"parse": []}}
+
+
+def ntfy_request(alert: Alert, topic_url: str) -> tuple[str, dict[str, Any]]:
+    """ntfy's JSON publishing: POST to the server's root naming the topic from the URL."""
+    base, _, topic = topic_url.rstrip("/").rpartition("/")
+    item = alert.item
+    message = "\n".join(p.marked() for p in alert_snippets(alert))
+    body: dict[str, Any] = {
+        "topic": topic,
+        "title": truncate(one_line(item.title or "(no title)"), 250),
+        "message": truncate(
+            f"{item.feed_title} · matched {', '.join(alert.keywords)}\n{message}", 3900
+        ),
+        "tags": ["newspaper"],
+    }
+    if item.url:
+        body["click"] = item.url
+        body["actions"] = [{"action": "view", "label": "Open", "url": item.url}]
+    return base + "/", body
+
+
+def webhook_request(alert: Alert, fmt: str, url: str) -> tuple[str, bytes]:
+    """Where to POST and what, for a webhook of the given format (issue 3)."""
+    if fmt == "slack":
+        return url, _json_bytes(slack_payload(alert))
+    if fmt == "discord":
+        return url, _json_bytes(discord_payload(alert))
+    if fmt == "ntfy":
+        target, body = ntfy_request(alert, url)
+        return target, _json_bytes(body)
+    return url, webhook_body(alert)
 
 
 def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
@@ -109,7 +203,10 @@ def email_text(alert: Alert) -> str:
     item = alert.item
     lines = [item.title or "(no title)", item.url or "", ""]
     lines += [f"{name}: {value}" for name, value in _details(alert)]
-    lines += ["", snippet(item.text, list(alert.keywords), 400), "", "-- ", "sent by feedwatch"]
+    lines.append("")
+    for piece in alert_snippets(alert):
+        lines += [piece.marked(), ""]
+    lines += ["-- ", "sent by feedwatch"]
     return "\n".join(lines) + "\n"
 
 
@@ -123,10 +220,10 @@ def email_html(alert: Alert) -> str:
         f'<tr><th align="left" style="padding-right:1em">{e(name)}</th><td>{e(value)}</td></tr>'
         for name, value in _details(alert)
     )
-    excerpt = e(snippet(item.text, list(alert.keywords), 400))
+    excerpt = "".join(f"<p>{marked_html(piece)}</p>" for piece in alert_snippets(alert))
     return (
         '<!doctype html><html><body style="font-family:sans-serif">'
-        f"<h2>{heading}</h2><table>{rows}</table><p>{excerpt}</p>"
+        f"<h2>{heading}</h2><table>{rows}</table>{excerpt}"
         '<p style="color:#777">sent by feedwatch</p></body></html>'
     )
 

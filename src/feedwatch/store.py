@@ -111,7 +111,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             last_attempt_at TEXT,
             sent_at TEXT,
             last_error TEXT,
-            created_at TEXT NOT NULL,
+            queued_at TEXT NOT NULL,           -- start of the retry window (give_up)
             UNIQUE (alert_id, notifier)
         );
         CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
@@ -313,7 +313,7 @@ class Store:
                     continue
                 self.db.conn.executemany(
                     "INSERT OR IGNORE INTO deliveries (alert_id, notifier, status, attempts, "
-                    "next_attempt_at, created_at) VALUES (?, ?, 'pending', 0, ?, ?)",
+                    "next_attempt_at, queued_at) VALUES (?, ?, 'pending', 0, ?, ?)",
                     [(alert.id, name, ts(now), ts(now)) for name in alert.notifiers],
                 )
 
@@ -392,7 +392,7 @@ class Store:
         rows = self._rows(
             f"""
             SELECT d.id AS delivery_id, d.notifier, d.status, d.attempts, d.next_attempt_at,
-                d.last_error, {_ALERT_COLUMNS}
+                d.last_error, d.queued_at, {_ALERT_COLUMNS}
             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
             JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.notifier IN ({marks})
@@ -409,6 +409,7 @@ class Store:
                 status=DeliveryStatus(row["status"]),
                 attempts=row["attempts"],
                 next_attempt_at=parse_ts(row["next_attempt_at"]),
+                queued_at=parse_ts(row["queued_at"]) or datetime.min.replace(tzinfo=UTC),
                 last_error=row["last_error"],
             )
             for row in rows
@@ -447,17 +448,20 @@ class Store:
         )
 
     @_wrapped
-    def requeue(self, delivery_ids: Sequence[int], now: datetime) -> int:
-        """Queue failed deliveries again, due now."""
-        count = 0
-        for delivery_id in delivery_ids:
-            cursor = self.db.execute(
-                "UPDATE deliveries SET status = 'pending', next_attempt_at = ? "
-                "WHERE id = ? AND status = 'failed'",
-                [ts(now), delivery_id],
-            )
-            count += cursor.rowcount
-        return count
+    def requeue(self, alert_id: str, now: datetime) -> int:
+        """Queue an alert's failed deliveries again, due now, with a fresh retry window."""
+        cursor = self.db.execute(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, queued_at = ? "
+            "WHERE alert_id = ? AND status = 'failed'",
+            [ts(now), ts(now), alert_id],
+        )
+        return cursor.rowcount
+
+    @_wrapped
+    def has_alert(self, alert_id: str) -> bool:
+        """True when an alert with this id is stored."""
+        cursor = self.db.execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id])
+        return cursor.fetchone() is not None
 
     # -- listings (SPEC: feeds, items, alerts --json) ------------------------------------------
 

@@ -6,9 +6,11 @@ attributes never counts, and script and style contents are dropped (issue 2, poi
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from dataclasses import dataclass
 from html.parser import HTMLParser
 
 # Elements whose text is never shown to a reader, so it must never match a keyword.
@@ -50,7 +52,8 @@ class _TextCollector(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.hidden_depth:
-            self.parts.append(data)
+            # a line break in HTML source is a space; only block elements break lines
+            self.parts.append(data.replace("\n", " ").replace("\r", " "))
 
 
 def html_to_text(markup: str) -> str:
@@ -86,6 +89,85 @@ def fold(text: str) -> str:
     return _SPACES.sub(" ", stripped.translate(_APOSTROPHES)).strip()
 
 
+@functools.lru_cache(maxsize=4096)
+def _fold_char(char: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", char.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_APOSTROPHES)
+
+
+def fold_with_offsets(text: str) -> tuple[str, list[int]]:
+    """The folded text (spaces kept as they are) and, for each of its characters, the index
+    of the character of ``text`` it came from, so a match can be found in the original."""
+    folded: list[str] = []
+    offsets: list[int] = []
+    for index, char in enumerate(text):
+        piece = char.lower() if char.isascii() and char != "`" else _fold_char(char)
+        folded.append(piece)
+        offsets.extend([index] * len(piece))
+    return "".join(folded), offsets
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A piece of text around matches; ``marks`` are (start, end) ranges within ``text``."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...]
+
+    def marked(self, before: str = "**", after: str = "**") -> str:
+        """The text with each mark wrapped, e.g. ``**Peru**``."""
+        out, last = [], 0
+        for start, end in self.marks:
+            out += [self.text[last:start], before, self.text[start:end], after]
+            last = end
+        out.append(self.text[last:])
+        return "".join(out)
+
+
+def snippets(
+    text: str, spans: list[tuple[int, int]], count: int = 3, width: int = 200
+) -> list[Snippet]:
+    """Up to ``count`` pieces of at most ``width`` characters (ellipses included) around the
+    given match spans of ``text``, showing as many different matched words as they can; the
+    start of the text when nothing matched."""
+    if not spans:
+        return [Snippet(truncate(text, width), ())] if text else []
+    ordered = sorted(spans)
+    firsts: dict[str, tuple[int, int]] = {}
+    for start, end in ordered:
+        firsts.setdefault(fold(text[start:end]), (start, end))
+    seeds = sorted(firsts.values()) + [s for s in ordered if s not in firsts.values()]
+    windows: list[tuple[int, int]] = []
+    for start, end in seeds:
+        if len(windows) == count:
+            break
+        if any(lo <= start and end <= hi for lo, hi in windows):
+            continue
+        lo, hi = _window(text, start, end, width - 2)
+        windows.append((lo, hi))
+    pieces = []
+    for lo, hi in sorted(windows):
+        lead = "…" if lo > 0 else ""
+        tail = "…" if hi < len(text) else ""
+        marks = tuple(
+            (s - lo + len(lead), e - lo + len(lead)) for s, e in ordered if s >= lo and e <= hi
+        )
+        pieces.append(Snippet(lead + text[lo:hi] + tail, marks))
+    return pieces
+
+
+def _window(text: str, start: int, end: int, width: int) -> tuple[int, int]:
+    lo = max(0, start - width // 3)
+    if lo > 0:
+        space = text.find(" ", lo, start)
+        lo = space + 1 if space >= 0 else lo
+    hi = min(len(text), max(lo + width, end))
+    if hi < len(text):
+        space = text.rfind(" ", end, hi)
+        hi = space if space > end else hi
+    return lo, hi
+
+
 def unescape(text: str) -> str:
     """Entities decoded, nothing else touched."""
     return html.unescape(text)
@@ -100,19 +182,3 @@ def truncate(text: str, limit: int) -> str:
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
-
-
-def snippet(text: str, words: list[str], width: int = 240) -> str:
-    """About ``width`` characters of ``text`` around the first of ``words`` found in it."""
-    flat = one_line(text)
-    folded = flat.casefold()
-    positions = [folded.find(w.casefold()) for w in words]
-    found = [p for p in positions if p >= 0]
-    if not found:
-        return truncate(flat, width)
-    start = max(0, min(found) - width // 3)
-    if start:
-        space = flat.find(" ", start)
-        start = space + 1 if 0 <= space < min(found) else start
-    piece = truncate(flat[start:], width)
-    return ("…" if start else "") + piece

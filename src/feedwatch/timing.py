@@ -12,6 +12,8 @@ from email.utils import parsedate_to_datetime
 from feedwatch.config import RetrySpec
 
 MAX_BACKOFF = timedelta(days=1)
+# a hostile or broken server must not push a time past what datetime can hold
+MAX_RETRY_AFTER = timedelta(days=365)
 POLL_JITTER = 0.1
 RETRY_JITTER = 0.1
 
@@ -24,7 +26,8 @@ def next_poll_at(
     retry_after: timedelta | None = None,
 ) -> datetime:
     """The next poll: the interval, shortened by up to 10% so feeds drift apart; after
-    failures, doubling waits up to a day; never sooner than the server's Retry-After."""
+    failures, doubling waits up to a day; the server's Retry-After is honoured up to that same
+    cap (a day, or the interval if longer), so no server can silence a feed for longer."""
     if failures > 0:
         cap = max(MAX_BACKOFF, interval)
         delay = min(interval * (1 << min(failures - 1, 20)), cap)
@@ -60,8 +63,7 @@ def next_attempt_at(
     deadline = created_at + retry.give_up
     delay = retry_delay(attempts, retry, jitter)
     if not_before is not None and not_before > delay:
-        at = now + not_before
-        return at if at <= deadline else None
+        return now + not_before if not_before <= deadline - now else None
     at = now + delay
     if at <= deadline:
         return at
@@ -75,11 +77,11 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
         return None
     value = value.strip()
     if value.isdigit():
-        return timedelta(seconds=int(value))
+        return min(timedelta(seconds=int(value[:12])), MAX_RETRY_AFTER)
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(when - now, timedelta(0))
+    return min(max(when - now, timedelta(0)), MAX_RETRY_AFTER)
