@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 CONFIG ?= feeds.yaml
+LINTED := src tests $(wildcard bench)
 
 .PHONY: run test lint typecheck unit bench clean
 
@@ -24,8 +25,8 @@ run: $(RUNTIME)  ## the daemon on ./feeds.yaml
 	$(BIN)/feedwatch -c $(CONFIG) run
 
 lint: $(DEV)  ## formatting, lint rules and the layer contract
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check $(LINTED)
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/lint-imports
 
 typecheck: $(DEV)

@@ -80,11 +80,13 @@ class App:
         routes: dict[str, Route] = {}
         for name, spec in self.config.notifiers.items():
             notifier: Notifier
+            digest = None
             if isinstance(spec, EmailSpec):
                 notifier = EmailNotifier(name, spec, self.clock, system_tls())
+                digest = spec.digest
             else:
                 notifier = WebhookNotifier(name, spec, self._webhook_client, USER_AGENT)
-            routes[name] = Route(notifier, spec.retry)
+            routes[name] = Route(notifier, spec.retry, digest)
         if not routes:
             stdout = StdoutNotifier()
             routes[stdout.name] = Route(stdout, RetrySpec())
@@ -100,6 +102,7 @@ class App:
             routes={rule.name: rule.notify for rule in self.config.alerts},
             clock=self.clock,
             jitter=self.jitter,
+            digests={name: r.digest for name, r in self.routes.items() if r.digest is not None},
         )
 
     async def poll(
@@ -125,6 +128,7 @@ class App:
     async def notify_test(self, name: str) -> None:
         """Send a test message through one notifier now; raise DeliveryError on failure."""
         now = self.clock()
+        text = "If you can read this, feedwatch can reach you through this notifier."
         alert = Alert(
             id=f"test-{int(now.timestamp())}",
             rule="notify-test",
@@ -135,8 +139,8 @@ class App:
                 url=None,
                 published_at=now,
                 author=None,
-                summary="If you can read this, feedwatch can reach you through this notifier.",
-                text="If you can read this, feedwatch can reach you through this notifier.",
+                summary=text,
+                text=text,
                 feed_title="feedwatch",
                 feed_url="about:feedwatch",
             ),

@@ -117,6 +117,7 @@ class EmailSpec(_Model):
     to: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
     from_: str = Field(alias="from")
     smtp: SmtpSpec
+    digest: Duration | None = None
     retry: RetrySpec = RetrySpec()
 
     @field_validator("to")

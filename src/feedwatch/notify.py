@@ -12,17 +12,23 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
 from feedwatch.config import STDOUT_NOTIFIER, EmailSpec, SmtpSpec, WebhookSpec
 from feedwatch.errors import DeliveryError
 from feedwatch.models import Alert
-from feedwatch.render import email_message, stdout_line, webhook_headers, webhook_request
+from feedwatch.render import (
+    digest_message,
+    email_message,
+    stdout_line,
+    webhook_headers,
+    webhook_request,
+)
 
 
 class Notifier(Protocol):
@@ -33,6 +39,15 @@ class Notifier(Protocol):
 
     async def send(self, alert: Alert) -> None:
         """Deliver ``alert``; raise DeliveryError if it was not delivered."""
+        ...  # pragma: no cover
+
+
+@runtime_checkable
+class DigestNotifier(Protocol):
+    """A notifier that can also send many alerts as one message."""
+
+    async def send_digest(self, alerts: Sequence[Alert]) -> None:
+        """Deliver all ``alerts`` in one message; raise DeliveryError if it was not delivered."""
         ...  # pragma: no cover
 
 
@@ -94,6 +109,11 @@ class EmailNotifier:
     async def send(self, alert: Alert) -> None:
         """Build the message and hand it to the SMTP server."""
         message = email_message(alert, self.spec, self.name, self.clock())
+        await _in_daemon_thread(self._send_blocking, message)
+
+    async def send_digest(self, alerts: Sequence[Alert]) -> None:
+        """One message for many alerts, grouped by rule (issue 3: digests)."""
+        message = digest_message(alerts, self.spec, self.name, self.clock())
         await _in_daemon_thread(self._send_blocking, message)
 
     def _send_blocking(self, message: EmailMessage) -> None:

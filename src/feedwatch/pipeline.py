@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -28,7 +28,7 @@ from feedwatch.models import (
     Verdict,
 )
 from feedwatch.parse import parse_feed
-from feedwatch.timing import next_poll_at, parse_retry_after
+from feedwatch.timing import digest_due_at, next_poll_at, parse_retry_after
 
 log = logging.getLogger("feedwatch.poll")
 
@@ -68,6 +68,7 @@ class PollStore(Protocol):
         decisions: Sequence[Decision],
         alerts: Sequence[NewAlert],
         next_poll_at: datetime,
+        first_attempt_at: Mapping[str, datetime] | None = None,
     ) -> None:
         """One transaction for a successful poll."""
         ...  # pragma: no cover
@@ -101,6 +102,7 @@ class PollContext:
     routes: Mapping[str, tuple[str, ...]]  # rule name -> notifier names
     clock: Callable[[], datetime]
     jitter: Callable[[], float]
+    digests: Mapping[str, timedelta] = field(default_factory=dict)  # notifier -> period
 
 
 def decide_alerts(
@@ -166,6 +168,7 @@ def _save(
         decisions=decisions,
         alerts=alerts,
         next_poll_at=next_at,
+        first_attempt_at={name: digest_due_at(now, p) for name, p in ctx.digests.items()},
     )
     new = sum(1 for d in decisions if d.verdict is Verdict.NEW)
     copies = sum(1 for d in decisions if d.verdict is Verdict.COPY)

@@ -243,6 +243,55 @@ def email_message(alert: Alert, spec: EmailSpec, notifier: str, now: datetime) -
     return msg
 
 
+def digest_message(
+    alerts: Sequence[Alert], spec: EmailSpec, notifier: str, now: datetime
+) -> EmailMessage:
+    """Many alerts as one message: grouped by rule, newest first (issue 3: digests)."""
+    by_rule: dict[str, list[Alert]] = {}
+    for alert in sorted(alerts, key=lambda a: (a.created_at, a.item.published_at), reverse=True):
+        by_rule.setdefault(alert.rule, []).append(alert)
+    count = len(alerts)
+    rules = ", ".join(f"{rule} ({len(group)})" for rule, group in by_rule.items())
+    noun = "alert" if count == 1 else "alerts"
+    text_lines: list[str] = [f"{count} {noun} from feedwatch", ""]
+    html_parts: list[str] = [f"<h2>{count} {noun} from feedwatch</h2>"]
+    for rule, group in by_rule.items():
+        text_lines += [f"== {rule} ({len(group)}) ==", ""]
+        html_parts.append(f"<h3>{html.escape(rule)} ({len(group)})</h3>")
+        for alert in group:
+            item = alert.item
+            matched = ", ".join(alert.keywords)
+            meta_text = f"{item.feed_title} · {iso(item.published_at)} · matched {matched}"
+            text_lines += [item.title or "(no title)", item.url or "", meta_text]
+            pieces = alert_snippets(alert)[:1]
+            text_lines += [p.marked() for p in pieces] + [""]
+            title = html.escape(item.title or "(no title)")
+            link = (
+                f'<a href="{html.escape(item.url, quote=True)}">{title}</a>' if item.url else title
+            )
+            meta = html.escape(meta_text)
+            excerpt = "".join(f"<p>{marked_html(p)}</p>" for p in pieces)
+            html_parts.append(f"<div><p><b>{link}</b><br><small>{meta}</small></p>{excerpt}</div>")
+    text_lines += ["-- ", "sent by feedwatch"]
+    digest_id = hashlib.blake2b(
+        "\n".join(sorted(a.id for a in alerts)).encode(), digest_size=12
+    ).hexdigest()
+    msg = EmailMessage()
+    msg["Subject"] = truncate(one_line(f"[feedwatch] {count} {noun}: {rules}"), SUBJECT_LIMIT)
+    msg["From"] = one_line(spec.from_)
+    msg["To"] = ", ".join(one_line(a) for a in spec.to)
+    msg["Date"] = format_datetime(now.astimezone(UTC))
+    msg["Message-ID"] = message_id(f"digest-{digest_id}", notifier, spec.from_)
+    msg.set_content("\n".join(text_lines) + "\n")
+    msg.add_alternative(
+        '<!doctype html><html><body style="font-family:sans-serif">'
+        + "".join(html_parts)
+        + '<p style="color:#777">sent by feedwatch</p></body></html>',
+        subtype="html",
+    )
+    return msg
+
+
 def stdout_line(alert: Alert) -> str:
     """SPEC: with no notifier, one line naming rule, keywords, title and link."""
     item = alert.item

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -115,6 +115,13 @@ def _initial(db: sqlite_utils.Database) -> None:
             UNIQUE (alert_id, notifier)
         );
         CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
+        CREATE TABLE notifiers (
+            name TEXT PRIMARY KEY,
+            failing_since_at TEXT,             -- NULL while it works
+            last_error TEXT,
+            last_failure_at TEXT,
+            last_success_at TEXT
+        );
         """,
     )
 
@@ -285,8 +292,13 @@ class Store:
         decisions: Sequence[Decision],
         alerts: Sequence[NewAlert],
         next_poll_at: datetime,
+        first_attempt_at: Mapping[str, datetime] | None = None,
     ) -> None:
-        """One successful poll in one transaction: feed health, items, alerts, deliveries."""
+        """One successful poll in one transaction: feed health, items, alerts, deliveries.
+
+        A delivery is first due at once, or at ``first_attempt_at[notifier]`` (a digest's
+        closing time)."""
+        first_at = first_attempt_at or {}
         with self._atomic():
             self.db.execute(
                 """
@@ -314,7 +326,10 @@ class Store:
                 self.db.conn.executemany(
                     "INSERT OR IGNORE INTO deliveries (alert_id, notifier, status, attempts, "
                     "next_attempt_at, queued_at) VALUES (?, ?, 'pending', 0, ?, ?)",
-                    [(alert.id, name, ts(now), ts(now)) for name in alert.notifiers],
+                    [
+                        (alert.id, name, ts(first_at.get(name, now)), ts(now))
+                        for name in alert.notifiers
+                    ],
                 )
 
     def _insert_items(
@@ -462,6 +477,60 @@ class Store:
         """True when an alert with this id is stored."""
         cursor = self.db.execute("SELECT 1 FROM alerts WHERE id = ?", [alert_id])
         return cursor.fetchone() is not None
+
+    @_wrapped
+    def note_notifier(self, name: str, now: datetime, error: str | None) -> bool:
+        """Record whether a notifier's last attempt worked; True when that changed its state
+        (it began failing, or it recovered), so the log says so once, not on every retry."""
+        row = self.db.execute(
+            "SELECT failing_since_at FROM notifiers WHERE name = ?", [name]
+        ).fetchone()
+        was_failing = row is not None and row[0] is not None
+        if error is None:
+            self.db.execute(
+                "INSERT INTO notifiers (name, last_success_at) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET last_success_at = excluded.last_success_at, "
+                "failing_since_at = NULL",
+                [name, ts(now)],
+            )
+            return was_failing
+        self.db.execute(
+            "INSERT INTO notifiers (name, failing_since_at, last_error, last_failure_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+            "failing_since_at = coalesce(failing_since_at, excluded.failing_since_at), "
+            "last_error = excluded.last_error, last_failure_at = excluded.last_failure_at",
+            [name, ts(now), error, ts(now)],
+        )
+        return not was_failing
+
+    def list_notifiers(self, names: Sequence[str]) -> list[dict[str, Any]]:
+        """Each configured notifier's health and how many deliveries wait or failed."""
+        records = []
+        for name in names:
+            health = self._rows("SELECT * FROM notifiers WHERE name = ?", [name])
+            counts = dict(
+                (row["status"], row["n"])
+                for row in self._rows(
+                    "SELECT status, count(*) AS n FROM deliveries WHERE notifier = ? "
+                    "GROUP BY status",
+                    [name],
+                )
+            )
+            h = health[0] if health else {}
+            failing_since = h.get("failing_since_at")
+            records.append(
+                {
+                    "name": name,
+                    "status": "failing" if failing_since else ("ok" if h else "new"),
+                    "failing_since": _iso(failing_since),
+                    "error": h.get("last_error") if failing_since else None,
+                    "last_success": _iso(h.get("last_success_at")),
+                    "pending": counts.get("pending", 0),
+                    "sent": counts.get("sent", 0),
+                    "failed": counts.get("failed", 0),
+                }
+            )
+        return records
 
     # -- listings (SPEC: feeds, items, alerts --json) ------------------------------------------
 

@@ -85,3 +85,11 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max(when - now, timedelta(0)), MAX_RETRY_AFTER)
+
+
+def digest_due_at(now: datetime, period: timedelta) -> datetime:
+    """The end of the digest period ``now`` falls in; periods are aligned to the Unix epoch
+    (``1h`` closes on the hour), so the schedule survives restarts."""
+    step = period.total_seconds()
+    start = (now.timestamp() // step) * step
+    return datetime.fromtimestamp(start + step, tz=UTC)
