@@ -206,6 +206,7 @@ def _report(result: PollResult) -> None:
 def _listing(
     fetch: Callable[[Any], list[dict[str, Any]]],
     rows: Callable[[list[dict[str, Any]]], tuple[list[list[str]], list[str]]],
+    notifier_health: bool = False,
 ) -> Callable[[Config, argparse.Namespace], int]:
     def command(config: Config, args: argparse.Namespace) -> int:
         if getattr(args, "retry", None):
@@ -213,17 +214,43 @@ def _listing(
         store = open_store(config)
         try:
             records = fetch((store, getattr(args, "limit", None)))
+            notifiers = store.list_notifiers(list(config.notifiers) or [STDOUT_NOTIFIER])
         finally:
             store.close()
         if args.json:
             for record in records:
                 print(json_line(record))
-        elif records:
+            return 0
+        if records:
             body, headers = rows(records)
             print(table(body, headers))
+        if notifier_health:
+            body, headers = _notifier_rows(notifiers)
+            print("\n" + table(body, headers))
+        else:
+            for n in notifiers:
+                if n["status"] == "failing":
+                    print(
+                        f"feedwatch: notifier {n['name']} failing since "
+                        f"{_when(n['failing_since'])}: {n['error']} ({n['pending']} pending)",
+                        file=sys.stderr,
+                    )
         return 0
 
     return command
+
+
+def _notifier_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
+    body = []
+    for r in records:
+        status = r["status"]
+        if r["failing_since"]:
+            status += f" since {_when(r['failing_since'])}: {r['error']}"
+        body.append(
+            [r["name"], str(r["pending"]), str(r["sent"]), str(r["failed"]),
+             _when(r["last_success"]), status]
+        )  # fmt: skip
+    return body, ["NOTIFIER", "PENDING", "SENT", "FAILED", "LAST SUCCESS", "STATUS"]
 
 
 def _when(value: str | None) -> str:
@@ -272,7 +299,7 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "poll": _poll,
     "check": _check,
     "notify-test": _notify_test,
-    "feeds": _listing(lambda a: a[0].list_feeds(), _feed_rows),
+    "feeds": _listing(lambda a: a[0].list_feeds(), _feed_rows, notifier_health=True),
     "items": _listing(lambda a: a[0].list_items(a[1]), _item_rows),
     "alerts": _listing(lambda a: a[0].list_alerts(a[1]), _alert_rows),
 }
