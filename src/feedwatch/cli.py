@@ -260,12 +260,28 @@ def _when(value: str | None) -> str:
 def _feed_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
     body = []
     for r in records:
-        detail = f"{r['error']} (since {_when(r['failing_since'])})" if r["error"] else r["url"]
+        detail = r["url"]
+        if r["error"]:
+            detail = f"{r['error']} (since {_when(r['failing_since'])}"
+            if r["backing_off_until"]:
+                detail += f", backing off until {_when(r['backing_off_until'])}"
+            detail += ")"
+        http = str(r["last_status"]) if r["last_status"] else "-"
         body.append(
-            [r["title"], r["status"], str(r["items"]), _when(r["last_success"]),
-             _when(r["next_poll"]), detail]
+            [r["title"], r["status"], http, str(r["items"]), _every(r["mean_item_interval"]),
+             _when(r["last_success"]), _when(r["next_poll"]), detail]
         )  # fmt: skip
-    return body, ["FEED", "STATUS", "ITEMS", "LAST SUCCESS", "NEXT POLL", "URL OR ERROR"]
+    headers = ["FEED", "STATUS", "HTTP", "ITEMS", "NEW EVERY", "LAST SUCCESS", "NEXT POLL"]
+    return body, [*headers, "URL OR ERROR"]
+
+
+def _every(seconds: int | None) -> str:
+    if not seconds:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}".replace(".0", "")
+    return f"{seconds}s"
 
 
 def _item_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:

@@ -64,6 +64,28 @@ def parse_duration(value: object) -> timedelta:
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.I)
+_SIZE_UNITS = {
+    "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3
+}  # fmt: skip
+DEFAULT_MAX_BODY = 10 * 1000 * 1000
+
+
+def parse_size(value: object) -> int:
+    """``10MB`` (or ``500KB``, ``2MiB``, a plain number of bytes) into bytes."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError("a size is a number of bytes, or a number with KB, MB or GB")
+    match = _SIZE.match(str(value))
+    if match is None:
+        raise ValueError(f"{value!r} is not a size: use bytes, or a number with KB, MB or GB")
+    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if size <= 0:
+        raise ValueError("a size must be positive")
+    return size
+
+
+Size = Annotated[int, BeforeValidator(parse_size)]
+
 
 def _check_http_url(value: str) -> str:
     parts = urlsplit(value.strip())
@@ -173,6 +195,7 @@ NotifierSpec = Annotated[EmailSpec | WebhookSpec, Field(discriminator="type")]
 class _DefaultsModel(_Model):
     interval: Duration = DEFAULT_INTERVAL
     timeout: Duration = DEFAULT_FEED_TIMEOUT
+    max_body: Size = DEFAULT_MAX_BODY
 
 
 class _FeedModel(_Model):
@@ -180,6 +203,7 @@ class _FeedModel(_Model):
     name: str | None = None
     interval: Duration | None = None
     timeout: Duration | None = None
+    max_body: Size | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -217,6 +241,7 @@ class FeedSpec:
     name: str | None
     interval: timedelta
     timeout: timedelta
+    max_body: int = DEFAULT_MAX_BODY
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,7 +404,8 @@ def _resolve(model: _ConfigModel, source: str, tree: _Tree) -> Config:
             seen_names[feed.name] = i
         interval = feed.interval or model.defaults.interval
         timeout = feed.timeout or model.defaults.timeout
-        feeds.append(FeedSpec(feed.url, feed.name, interval, timeout))
+        max_body = feed.max_body or model.defaults.max_body
+        feeds.append(FeedSpec(feed.url, feed.name, interval, timeout, max_body))
 
     rules = []
     rule_names: set[str] = set()

@@ -119,7 +119,10 @@ async def _attempt(
     lease_until = now + timedelta(seconds=notifier.lease_seconds)
     for delivery in deliveries:
         if now > delivery.queued_at + route.retry.give_up:
-            outcome = _outcome(delivery, DeliveryStatus.FAILED, "gave up: retry window passed")
+            reason = f"gave up after {delivery.attempts} attempts"
+            if delivery.last_error:
+                reason += f"; last error: {delivery.last_error}"
+            outcome = _outcome(delivery, DeliveryStatus.FAILED, reason)
             _record(store, outcome, now)
             outcomes.append(outcome)
         elif store.claim(delivery.id, now, lease_until):

@@ -41,6 +41,7 @@ class ParsedFeed:
     link: str | None
     items: tuple[ParsedItem, ...]
     skipped: int = 0
+    interval_hint: int | None = None  # seconds, from RSS ttl or sy:updatePeriod/Frequency
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     final_url: str | None = None
+    permanent_redirect: str | None = None  # where 301/308 redirects from the URL ended
+    max_age: int | None = None  # Cache-Control max-age, in seconds
 
     @property
     def not_modified(self) -> bool:
@@ -127,6 +130,15 @@ class FeedState:
     last_modified: str | None
     failures: int
     next_poll_at: datetime | None
+    poll_url: str | None = None  # where the feed moved (permanent redirect), if it did
+    redirect_to: str | None = None  # a permanent redirect seen but not yet adopted
+    redirect_seen: int = 0
+    interval_hint: int | None = None
+
+    @property
+    def address(self) -> str:
+        """The URL to poll: the configured one, or where it permanently moved."""
+        return self.poll_url or self.url
 
 
 @dataclass(frozen=True, slots=True)

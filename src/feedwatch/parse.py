@@ -1,4 +1,5 @@
-"""Feed bytes into a ParsedFeed of plain-text items, through feedparser.
+"""Feed bytes into a ParsedFeed of plain-text items: RSS and Atom through feedparser, JSON
+Feed through jsonfeed.
 
 Pure: no I/O. feedparser is only ever given bytes, never a URL or a path, so it cannot fetch
 anything or read a local file. A bad entry is skipped and counted; a body that is not a feed
@@ -18,8 +19,10 @@ from urllib.parse import urljoin
 import feedparser
 
 from feedwatch.errors import ParseError
+from feedwatch.jsonfeed import looks_like_json_feed, parse_json_feed
 from feedwatch.models import ParsedFeed, ParsedItem
 from feedwatch.text import html_to_text, one_line, truncate
+from feedwatch.xmlguard import HostileXML, check_structure
 
 SUMMARY_LIMIT = 500
 _HTML_START = re.compile(
@@ -32,7 +35,17 @@ _HREF = re.compile(r"\bhref=[\"']([^\"']+)[\"']", re.I)
 
 
 def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse a feed document fetched from ``url`` (used as the base of relative links)."""
+    """Parse a feed document fetched from ``url`` (used as the base of relative links):
+    RSS, Atom or JSON Feed."""
+    if looks_like_json_feed(body, content_type):
+        return parse_json_feed(body, url)
+    media = (content_type or "").split(";")[0].strip().lower()
+    if media.startswith(("image/", "audio/", "video/", "font/")) or media in _BINARY_TYPES:
+        raise ParseError(url, f"not a feed: the server sent {media}")
+    try:
+        check_structure(body)
+    except HostileXML as e:
+        raise ParseError(url, f"refused: {e}") from e
     headers = {"content-location": url}
     if content_type:
         headers["content-type"] = content_type
@@ -50,8 +63,36 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None) -> Parsed
     feed = result.feed
     title = one_line(html_to_text(_str(feed.get("title")))) or None
     return ParsedFeed(
-        title=title, link=_str(feed.get("link")) or None, items=tuple(items), skipped=skipped
+        title=title,
+        link=_str(feed.get("link")) or None,
+        items=tuple(items),
+        skipped=skipped,
+        interval_hint=_interval_hint(feed),
     )
+
+
+_PERIODS = {
+    "hourly": 3600,
+    "daily": 86400,
+    "weekly": 604800,
+    "monthly": 2592000,
+    "yearly": 31536000,
+}
+_BINARY_TYPES = frozenset({"application/pdf", "application/zip", "application/octet-stream"})
+
+
+def _interval_hint(feed: Mapping[str, Any]) -> int | None:
+    """The feed's own idea of how often to poll it, in seconds: RSS ttl, or sy:updatePeriod
+    divided by sy:updateFrequency."""
+    hints = []
+    ttl = _str(feed.get("ttl")).strip()
+    if ttl.isdigit():
+        hints.append(int(ttl) * 60)
+    period = _PERIODS.get(_str(feed.get("sy_updateperiod")).strip().lower())
+    if period:
+        frequency = _str(feed.get("sy_updatefrequency")).strip()
+        hints.append(period // max(1, int(frequency)) if frequency.isdigit() else period)
+    return max(hints) if hints else None
 
 
 def _not_a_feed(body: bytes, url: str, result: Mapping[str, Any]) -> str:

@@ -28,7 +28,13 @@ from feedwatch.models import (
     Verdict,
 )
 from feedwatch.parse import parse_feed
-from feedwatch.timing import digest_due_at, next_poll_at, parse_retry_after
+from feedwatch.timing import (
+    adopt_redirect,
+    digest_due_at,
+    next_poll_at,
+    parse_retry_after,
+    polite_interval,
+)
 
 log = logging.getLogger("feedwatch.poll")
 
@@ -42,6 +48,7 @@ class FetcherLike(Protocol):
         timeout: timedelta,
         etag: str | None = None,
         last_modified: str | None = None,
+        max_body: int | None = None,
     ) -> FetchResult:
         """A conditional GET."""
         ...  # pragma: no cover
@@ -69,6 +76,7 @@ class PollStore(Protocol):
         alerts: Sequence[NewAlert],
         next_poll_at: datetime,
         first_attempt_at: Mapping[str, datetime] | None = None,
+        redirect: tuple[str | None, int, str | None] = (None, 0, None),
     ) -> None:
         """One transaction for a successful poll."""
         ...  # pragma: no cover
@@ -129,13 +137,18 @@ def decide_alerts(
 async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollResult:
     """Poll one feed and store what is new; a failure is recorded and returned, not raised."""
     try:
-        fetched = await ctx.fetcher.get(spec.url, spec.timeout, state.etag, state.last_modified)
+        fetched = await ctx.fetcher.get(
+            state.address, spec.timeout, state.etag, state.last_modified, spec.max_body
+        )
         now = ctx.clock()
-        next_at = next_poll_at(now, spec.interval, 0, ctx.jitter())
         if fetched.not_modified:
+            interval = polite_interval(spec.interval, state.interval_hint, fetched.max_age)
+            next_at = next_poll_at(now, interval, 0, ctx.jitter())
             ctx.store.record_not_modified(state.id, now, next_at)
             return PollResult(spec.url, not_modified=True, http_status=304)
-        parsed = parse_feed(fetched.body, fetched.final_url or spec.url, fetched.content_type)
+        parsed = parse_feed(fetched.body, fetched.final_url or state.address, fetched.content_type)
+        interval = polite_interval(spec.interval, parsed.interval_hint, fetched.max_age)
+        next_at = next_poll_at(now, interval, 0, ctx.jitter())
         return _save(ctx, spec, state, fetched, parsed, now, next_at)
     except FeedError as e:
         return _record_failure(ctx, spec, state, e)
@@ -169,10 +182,21 @@ def _save(
         alerts=alerts,
         next_poll_at=next_at,
         first_attempt_at={name: digest_due_at(now, p) for name, p in ctx.digests.items()},
+        redirect=_redirect(state, fetched),
     )
     new = sum(1 for d in decisions if d.verdict is Verdict.NEW)
     copies = sum(1 for d in decisions if d.verdict is Verdict.COPY)
     return PollResult(spec.url, new, copies, len(alerts), http_status=fetched.status)
+
+
+def _redirect(state: FeedState, fetched: FetchResult) -> tuple[str | None, int, str | None]:
+    target, seen, adopt = adopt_redirect(
+        state.redirect_to, state.redirect_seen, fetched.permanent_redirect
+    )
+    if not adopt or target == state.poll_url:
+        return target, seen, None
+    log.warning("feed moved feed=%s to=%s (permanent redirect seen twice)", state.url, target)
+    return None, 0, target
 
 
 def _record_failure(

@@ -69,7 +69,11 @@ def _initial(db: sqlite_utils.Database) -> None:
             failing_since_at TEXT,
             failures INTEGER NOT NULL DEFAULT 0,
             next_poll_at TEXT,
-            gone INTEGER NOT NULL DEFAULT 0
+            gone INTEGER NOT NULL DEFAULT 0,
+            poll_url TEXT,                     -- where a permanent redirect moved it
+            redirect_to TEXT,                  -- a permanent redirect seen, not yet adopted
+            redirect_seen INTEGER NOT NULL DEFAULT 0,
+            interval_hint INTEGER              -- seconds, from the feed's ttl or sy: tags
         );
         CREATE INDEX feeds_due ON feeds(active, gone, next_poll_at);
         CREATE TABLE items (
@@ -293,8 +297,11 @@ class Store:
         alerts: Sequence[NewAlert],
         next_poll_at: datetime,
         first_attempt_at: Mapping[str, datetime] | None = None,
+        redirect: tuple[str | None, int, str | None] = (None, 0, None),
     ) -> None:
         """One successful poll in one transaction: feed health, items, alerts, deliveries.
+
+        ``redirect`` is (permanent redirect seen, times in a row, URL to poll from now on).
 
         A delivery is first due at once, or at ``first_attempt_at[notifier]`` (a digest's
         closing time)."""
@@ -305,12 +312,16 @@ class Store:
                 UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
                     etag = ?, last_modified = ?, error = NULL, failing_since_at = NULL,
                     failures = 0, next_poll_at = ?, gone = 0,
-                    title = coalesce(?, title), site_url = coalesce(?, site_url)
+                    title = coalesce(?, title), site_url = coalesce(?, site_url),
+                    interval_hint = ?, redirect_to = ?, redirect_seen = ?,
+                    poll_url = coalesce(?, poll_url)
                 WHERE id = ?
                 """,
                 [
                     ts(now), ts(now), status, etag, last_modified, ts(next_poll_at),
-                    parsed.title if parsed else None, parsed.link if parsed else None, feed_id,
+                    parsed.title if parsed else None, parsed.link if parsed else None,
+                    parsed.interval_hint if parsed else None, redirect[0], redirect[1],
+                    redirect[2], feed_id,
                 ],
             )  # fmt: skip
             row_ids = self._insert_items(feed_id, now, decisions)
@@ -327,7 +338,8 @@ class Store:
                     "INSERT OR IGNORE INTO deliveries (alert_id, notifier, status, attempts, "
                     "next_attempt_at, queued_at) VALUES (?, ?, 'pending', 0, ?, ?)",
                     [
-                        (alert.id, name, ts(first_at.get(name, now)), ts(now))
+                        # a digest's retry window opens when its period closes
+                        (alert.id, name, ts(first_at.get(name, now)), ts(first_at.get(name, now)))
                         for name in alert.notifiers
                     ],
                 )
@@ -542,13 +554,36 @@ class Store:
             FROM feeds f WHERE active = 1 ORDER BY id
             """
         )
-        return [_feed_record(row) for row in rows]
+        gaps = self._mean_item_intervals()
+        return [_feed_record(row, gaps.get(row["id"])) for row in rows]
+
+    def _mean_item_intervals(self, recent: int = 20) -> dict[int, float]:
+        """Per feed, the mean time between its recent items' dates, in seconds."""
+        rows = self._rows(
+            """
+            SELECT feed_id, min(at) AS first_at, max(at) AS last_at, count(*) AS n FROM (
+                SELECT feed_id, coalesce(published_at, first_seen_at) AS at,
+                    row_number() OVER (
+                        PARTITION BY feed_id ORDER BY coalesce(published_at, first_seen_at) DESC
+                    ) AS k
+                FROM items
+            ) WHERE k <= ? GROUP BY feed_id HAVING n > 1
+            """,
+            [recent],
+        )
+        intervals = {}
+        for row in rows:
+            first, last = parse_ts(row["first_at"]), parse_ts(row["last_at"])
+            if first is not None and last is not None:
+                intervals[row["feed_id"]] = (last - first).total_seconds() / (row["n"] - 1)
+        return intervals
 
     def list_items(self, limit: int) -> list[dict[str, Any]]:
         """The newest stored items, newest first."""
         rows = self._rows(
             """
-            SELECT i.*, f.url AS feed_url, coalesce(f.name, f.title, f.url) AS feed_title
+            SELECT i.*, coalesce(f.poll_url, f.url) AS feed_url,
+                coalesce(f.name, f.title, f.url) AS feed_title
             FROM items i JOIN feeds f ON f.id = i.feed_id
             ORDER BY i.first_seen_at DESC, i.id DESC LIMIT ?
             """,
@@ -604,7 +639,7 @@ class Store:
 
 _ALERT_COLUMNS = """
     a.id AS alert_id, a.rule, a.keywords, a.created_at, i.title, i.url, i.published_at,
-    i.first_seen_at, i.author, i.summary, i.content, f.url AS feed_url,
+    i.first_seen_at, i.author, i.summary, i.content, coalesce(f.poll_url, f.url) AS feed_url,
     coalesce(f.name, f.title, f.url) AS feed_title
 """
 
@@ -640,6 +675,10 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         last_modified=row["last_modified"],
         failures=row["failures"],
         next_poll_at=parse_ts(row["next_poll_at"]),
+        poll_url=row["poll_url"],
+        redirect_to=row["redirect_to"],
+        redirect_seen=row["redirect_seen"],
+        interval_hint=row["interval_hint"],
     )
 
 
@@ -652,9 +691,11 @@ def feed_status(row: dict[str, Any]) -> str:
     return "failing" if row["error"] else "ok"
 
 
-def _feed_record(row: dict[str, Any]) -> dict[str, Any]:
+def _feed_record(row: dict[str, Any], mean_item_interval: float | None) -> dict[str, Any]:
+    backing_off = row["failures"] > 1 and not row["gone"]
     return {
-        "url": row["url"],
+        "url": row["poll_url"] or row["url"],
+        "configured_url": row["url"],
         "name": row["name"] or row["title"],
         "title": row["name"] or row["title"] or row["url"],
         "status": feed_status(row),
@@ -663,8 +704,11 @@ def _feed_record(row: dict[str, Any]) -> dict[str, Any]:
         "last_status": row["last_status"],
         "error": row["error"],
         "failing_since": _iso(row["failing_since_at"]),
+        "failures": row["failures"],
+        "backing_off_until": _iso(row["next_poll_at"]) if backing_off else None,
         "items": row["item_count"],
-        "next_poll": _iso(row["next_poll_at"]),
+        "mean_item_interval": round(mean_item_interval) if mean_item_interval else None,
+        "next_poll": None if row["gone"] else _iso(row["next_poll_at"]),
     }
 
 

@@ -39,6 +39,34 @@ def next_poll_at(
     return now + delay
 
 
+MAX_HINTED_INTERVAL = timedelta(days=1)
+LAST_TRY_MARGIN = timedelta(seconds=10)
+
+
+def polite_interval(
+    configured: timedelta, feed_hint: int | None = None, max_age: int | None = None
+) -> timedelta:
+    """The interval to use: a feed's own hints (RSS ttl, sy:updatePeriod, Cache-Control
+    max-age) may lengthen the configured one, up to a day, but never shorten it (issue 4)."""
+    hints = [timedelta(seconds=h) for h in (feed_hint, max_age) if h]
+    if not hints:
+        return configured
+    return max(configured, min(max(hints), max(MAX_HINTED_INTERVAL, configured)))
+
+
+def adopt_redirect(
+    previous_target: str | None, previous_count: int, target: str | None
+) -> tuple[str | None, int, bool]:
+    """Track a permanent redirect; adopt its target once seen twice in a row (issue 4).
+
+    Returns the target to remember, how many polls in a row it was seen, and whether the
+    feed should now be polled at the target."""
+    if target is None:
+        return None, 0, False
+    count = previous_count + 1 if target == previous_target else 1
+    return target, count, count >= 2
+
+
 def retry_delay(attempts: int, retry: RetrySpec, jitter: float = 0.0) -> timedelta:
     """The wait after the ``attempts``-th failed try: first, doubled each time, capped at max,
     shortened (never lengthened) by up to 10% (SPEC: retry)."""
@@ -65,10 +93,12 @@ def next_attempt_at(
     if not_before is not None and not_before > delay:
         return now + not_before if not_before <= deadline - now else None
     at = now + delay
-    if at <= deadline:
+    # one last try just before the deadline rather than giving up early; a little before it,
+    # so that a delivery pass that runs a few seconds late still starts within the window
+    last_try = deadline - min(LAST_TRY_MARGIN, retry.give_up / 10)
+    if at <= last_try:
         return at
-    # one last try at the deadline itself, rather than giving up early
-    return deadline if now < deadline else None
+    return last_try if now < last_try else None
 
 
 def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:

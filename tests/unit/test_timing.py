@@ -114,6 +114,8 @@ def test_retry_jitter_only_shortens_by_up_to_ten_percent(attempts: int, jitter: 
 # --- next_attempt_at ----------------------------------------------------------------------
 
 DEADLINE = NOW + RETRY.give_up
+# the last try is scheduled 10 s before give_up, so a pass that runs late still starts in time
+LAST_TRY = DEADLINE - 10 * S
 
 
 @pytest.mark.parametrize(
@@ -121,9 +123,10 @@ DEADLINE = NOW + RETRY.give_up
     [
         pytest.param(NOW, 1, None, NOW + 30 * S, id="right-after-first-try"),
         pytest.param(NOW + 10 * H, 20, None, NOW + 11 * H, id="capped-wait"),
-        pytest.param(DEADLINE - H, 20, None, DEADLINE, id="wait-ends-exactly-at-deadline"),
-        pytest.param(DEADLINE - 10 * M, 20, None, DEADLINE, id="last-try-at-deadline"),
-        pytest.param(DEADLINE - S, 1, None, DEADLINE, id="one-second-left"),
+        pytest.param(DEADLINE - H, 20, None, LAST_TRY, id="wait-ending-at-deadline-is-cut"),
+        pytest.param(DEADLINE - 10 * M, 20, None, LAST_TRY, id="last-try-just-before-deadline"),
+        pytest.param(DEADLINE - 11 * S, 1, None, LAST_TRY, id="eleven-seconds-left"),
+        pytest.param(DEADLINE - S, 1, None, None, id="inside-last-margin-gives-up"),
         pytest.param(DEADLINE, 21, None, None, id="at-deadline-gives-up"),
         pytest.param(DEADLINE + H, 22, None, None, id="past-deadline-gives-up"),
         pytest.param(NOW, 1, 2 * H, NOW + 2 * H, id="retry-after-honoured"),
@@ -147,7 +150,7 @@ def test_next_attempt_never_after_give_up() -> None:
         assert now < at <= DEADLINE
         tries.append(at)
         now, attempts = at, attempts + 1
-    assert tries[-1] == DEADLINE
+    assert tries[-1] == LAST_TRY
     assert 20 < len(tries) < 40
 
 
