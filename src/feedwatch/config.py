@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from feedwatch.errors import ConfigError
+from feedwatch.query import Node, QueryError, keywords_query, parse_query
 
 DEFAULT_INTERVAL = timedelta(minutes=15)
 DEFAULT_FEED_TIMEOUT = timedelta(seconds=30)
@@ -213,16 +214,23 @@ class _FeedModel(_Model):
 
 class _RuleModel(_Model):
     name: str = Field(min_length=1)
-    keywords: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)]
+    keywords: Annotated[list[str] | None, BeforeValidator(_as_list), Field(min_length=1)] = None
+    query: str | None = Field(default=None, min_length=1)
     notify: Annotated[list[str] | None, BeforeValidator(_as_list), Field(min_length=1)] = None
 
     @field_validator("keywords")
     @classmethod
-    def _words(cls, value: list[str]) -> list[str]:
-        for keyword in value:
+    def _words(cls, value: list[str] | None) -> list[str] | None:
+        for keyword in value or ():
             if not any(c.isalnum() for c in keyword):
                 raise ValueError(f"keyword {keyword!r} has no letter or digit to match")
         return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> _RuleModel:
+        if (self.keywords is None) == (self.query is None):
+            raise ValueError("a rule takes either keywords or query, not both and not neither")
+        return self
 
 
 class _ConfigModel(_Model):
@@ -246,12 +254,19 @@ class FeedSpec:
 
 @dataclass(frozen=True, slots=True)
 class AlertRule:
-    """A rule: any keyword raises the alert, sent to the named notifiers (``stdout`` when the
-    config has none)."""
+    """A rule: a query (``keywords: [a, b]`` is the query ``"a" OR "b"``), sent to the named
+    notifiers (``stdout`` when the config has none)."""
 
     name: str
     keywords: tuple[str, ...]
     notify: tuple[str, ...]
+    query: Node | None = None  # parsed from ``query:``; None for the keywords form
+    query_text: str | None = None
+
+    @property
+    def expression(self) -> Node:
+        """The rule's query, whichever form it was written in."""
+        return self.query if self.query is not None else keywords_query(self.keywords)
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +437,15 @@ def _resolve(model: _ConfigModel, source: str, tree: _Tree) -> Config:
             notify = tuple(dict.fromkeys(rule.notify))
         else:
             notify = tuple(model.notifiers)
-        rules.append(AlertRule(rule.name, tuple(rule.keywords), notify))
+        if rule.query is not None:
+            try:
+                query = parse_query(rule.query)
+            except QueryError as e:
+                path = ("alerts", i, "query")
+                raise fail(path, f"rule {rule.name!r}: {e}") from e
+            rules.append(AlertRule(rule.name, (), notify, query, rule.query))
+        else:
+            rules.append(AlertRule(rule.name, tuple(rule.keywords or ()), notify))
 
     database = Path(model.database).expanduser()
     if not database.is_absolute():

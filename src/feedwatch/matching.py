@@ -1,22 +1,25 @@
-"""Which rules an item raises, and with which keywords.
+"""Which rules an item raises, with which keywords, and where they are in its text.
 
-Pure: no I/O. Every keyword of every rule is compiled once into one index keyed by its first
-word, so an item costs one pass over its words whatever the number of keywords (issue 2,
-point 6). Words are compared in their folded form: case- and accent-insensitive, whole words
-only, so ``Peru`` matches "Perú" and "Peru’s" but never "Peruvian" (SPEC: matching).
+Pure: no I/O. Every term of every rule is compiled once into indexes keyed by field and
+first word (and prefix), so an item costs one pass over its words whatever the number of
+rules; only the rules that one of its words touches are then evaluated (issue 5, point 5).
+Words are compared folded: case- and accent-insensitive, whole words only, so ``Peru``
+matches "Perú" and "Peru’s" but never "Peruvian" (SPEC: matching).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from feedwatch.config import AlertRule
-from feedwatch.models import Match, ParsedItem
-from feedwatch.text import fold, fold_with_offsets
+from feedwatch.models import Match, ParsedItem, Snippet
+from feedwatch.query import Atom, Node, Regex, Term, atoms, evaluate, make_term
+from feedwatch.text import fold, fold_with_offsets, one_line, snippets
 
 _WORD = re.compile(r"\w+")
+Key = tuple[object, ...]
 
 
 def words(text: str) -> list[str]:
@@ -25,72 +28,188 @@ def words(text: str) -> list[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Phrase:
-    words: tuple[str, ...]
-    targets: tuple[tuple[int, int], ...]  # (rule index, keyword index) pairs using it
+class Document:
+    """An item as the matcher reads it: each field's text."""
+
+    text: str  # title, summary and content
+    title: str
+    author: str
+    feed: str  # the configured name, the feed's own title and its URL
+
+    @classmethod
+    def of(cls, item: ParsedItem, feed: str = "") -> Document:
+        """The fields of a parsed item; ``feed`` names the feed it came from."""
+        text = f"{item.title}\n{item.summary}\n{item.content}"
+        return cls(text, item.title, item.author or "", feed)
+
+    def field(self, name: str | None) -> str:
+        """The text a term scoped to ``name`` reads (None: the whole text)."""
+        return {None: self.text, "title": self.title, "author": self.author}.get(name, self.feed)
+
+
+@dataclass
+class _FieldIndex:
+    by_first: dict[str, list[tuple[tuple[str, ...], bool, Key]]] = field(default_factory=dict)
+    prefixes: dict[str, list[Key]] = field(default_factory=dict)
+    prefix_lengths: set[int] = field(default_factory=set)
+    substrings: list[tuple[str, Key]] = field(default_factory=list)
+    regexes: list[tuple[re.Pattern[str], Key]] = field(default_factory=list)
+
+    def add(self, atom: Atom) -> None:
+        key = atom.key()
+        if isinstance(atom, Regex):
+            self.regexes.append((atom.pattern, key))
+        elif atom.substring is not None:
+            self.substrings.append((atom.substring, key))
+        elif atom.prefix and len(atom.words) == 1:
+            self.prefixes.setdefault(atom.words[0], []).append(key)
+            self.prefix_lengths.add(len(atom.words[0]))
+        else:
+            self.by_first.setdefault(atom.words[0], []).append((atom.words, atom.prefix, key))
+
+    def find(self, text: str, found: set[Key]) -> None:
+        folded = fold(text)
+        tokens = _WORD.findall(folded)
+        by_first, prefixes, lengths = self.by_first, self.prefixes, sorted(self.prefix_lengths)
+        for i, token in enumerate(tokens):
+            candidates = by_first.get(token)
+            if candidates is not None:
+                for phrase, prefix, key in candidates:
+                    if key not in found and _phrase_at(tokens, i, phrase, prefix):
+                        found.add(key)
+            for n in lengths:
+                if n > len(token):
+                    break
+                keys = prefixes.get(token[:n])
+                if keys is not None:
+                    found.update(keys)
+        for substring, key in self.substrings:
+            if substring in folded:
+                found.add(key)
+        for pattern, key in self.regexes:
+            if pattern.search(folded):
+                found.add(key)
+
+
+def _phrase_at(tokens: list[str], i: int, phrase: tuple[str, ...], prefix: bool) -> bool:
+    n = len(phrase)
+    if n == 1:
+        return True
+    window = tokens[i : i + n]
+    if len(window) < n:
+        return False
+    if prefix:
+        return window[:-1] == list(phrase[:-1]) and window[-1].startswith(phrase[-1])
+    return tuple(window) == phrase
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    name: str
+    query: Node
+    positives: tuple[Atom, ...]  # the atoms that count for the rule, in written order
 
 
 class Matcher:
-    """All rules compiled together; ``match`` is a single pass over an item's words."""
+    """All rules compiled together."""
 
     def __init__(self, rules: Sequence[AlertRule]) -> None:
-        self.rules = tuple(rules)
-        targets: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-        for r, rule in enumerate(self.rules):
-            for k, keyword in enumerate(rule.keywords):
-                phrase = tuple(words(keyword))
-                if phrase:
-                    targets.setdefault(phrase, []).append((r, k))
-        self._by_first: dict[str, list[_Phrase]] = {}
-        for phrase, pairs in targets.items():
-            self._by_first.setdefault(phrase[0], []).append(_Phrase(phrase, tuple(pairs)))
+        self._rules = []
+        for rule in rules:
+            query = rule.expression
+            positives = tuple(a for a, positive in atoms(query) if positive)
+            self._rules.append(_Rule(rule.name, query, positives))
+        self._fields: dict[str | None, _FieldIndex] = {}
+        self._rules_by_key: dict[Key, list[int]] = {}
+        self._always: list[int] = []  # rules that can hold with no term found (NOT x)
+        for index, compiled in enumerate(self._rules):
+            for atom, _ in atoms(compiled.query):
+                self._fields.setdefault(atom.field, _FieldIndex()).add(atom)
+                self._rules_by_key.setdefault(atom.key(), []).append(index)
+            if evaluate(compiled.query, set()):
+                self._always.append(index)
 
-    def match_text(self, text: str) -> list[Match]:
-        """The rules the text satisfies, each with its matched keywords in rule order."""
-        tokens = words(text)
-        hits: set[tuple[int, int]] = set()
-        by_first = self._by_first
-        for i, token in enumerate(tokens):
-            candidates = by_first.get(token)
-            if candidates is None:
-                continue
-            for phrase in candidates:
-                n = len(phrase.words)
-                if n == 1 or tuple(tokens[i : i + n]) == phrase.words:
-                    hits.update(phrase.targets)
+    def match_document(self, doc: Document) -> list[Match]:
+        """The rules the document satisfies, each with the terms that matched."""
+        found: set[Key] = set()
+        for name, field_index in self._fields.items():
+            field_index.find(doc.field(name), found)
+        candidates = set(self._always)
+        for key in found:
+            candidates.update(self._rules_by_key.get(key, ()))
         matches = []
-        for r, rule in enumerate(self.rules):
-            found = tuple(kw for k, kw in enumerate(rule.keywords) if (r, k) in hits)
-            if found:
-                matches.append(Match(rule.name, found))
+        for index in sorted(candidates):
+            rule = self._rules[index]
+            if evaluate(rule.query, found):
+                hit = _unique(a for a in rule.positives if a.key() in found)
+                matches.append(Match(rule.name, tuple(a.text for a in hit), tuple(hit)))
         return matches
 
-    def match(self, item: ParsedItem) -> list[Match]:
-        """Title, summary and content are searched (SPEC: matching)."""
-        if not self._by_first:
+    def match(self, item: ParsedItem, feed: str = "") -> list[Match]:
+        """Title, summary and content are searched (SPEC: matching); ``feed`` names the
+        item's feed for ``feed:`` terms."""
+        if not self._rules:
             return []
-        return self.match_text(f"{item.title}\n{item.summary}\n{item.content}")
+        return self.match_document(Document.of(item, feed))
+
+    def match_text(self, text: str) -> list[Match]:
+        """Match a bare text (no title, author or feed)."""
+        return self.match_document(Document(text, "", "", ""))
+
+
+def _unique(found: Iterable[Atom]) -> list[Atom]:
+    seen: set[Key] = set()
+    out = []
+    for atom in found:
+        if atom.key() not in seen:
+            seen.add(atom.key())
+            out.append(atom)
+    return out
+
+
+def term_spans(text: str, terms: Sequence[object]) -> list[tuple[int, int]]:
+    """Where in ``text`` the given terms match, as (start, end) ranges of the original text,
+    by the matcher's own rules: what a snippet highlights."""
+    folded, offsets = fold_with_offsets(text)
+    tokens = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(folded)]
+    words_only = [t for t, _, _ in tokens]
+    spans: list[tuple[int, int]] = []
+
+    def original(start: int, end: int) -> tuple[int, int]:
+        return offsets[start], offsets[end - 1] + 1
+
+    for term in terms:
+        if isinstance(term, Regex):
+            found = term.pattern.finditer(folded)
+            spans += [original(*m.span()) for m in found if m.end() > m.start()]
+        elif isinstance(term, Term) and term.substring is not None:
+            start = folded.find(term.substring)
+            while start >= 0 and term.substring:
+                spans.append(original(start, start + len(term.substring)))
+                start = folded.find(term.substring, start + 1)
+        elif isinstance(term, Term) and term.words:
+            n = len(term.words)
+            for i in range(len(tokens) - n + 1):
+                if _term_at(words_only, i, term):
+                    spans.append(original(tokens[i][1], tokens[i + n - 1][2]))
+    return _merge(spans)
+
+
+def _term_at(tokens: list[str], i: int, term: Term) -> bool:
+    if term.prefix and len(term.words) == 1:
+        return tokens[i].startswith(term.words[0])
+    return tokens[i] == term.words[0] and _phrase_at(tokens, i, term.words, term.prefix)
 
 
 def keyword_spans(text: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
-    """Where in ``text`` the keywords match, by the same rules as ``Matcher``, as
-    (start, end) ranges of the original text: what a snippet highlights."""
-    phrases = {tuple(words(k)) for k in keywords} - {()}
-    if not phrases:
-        return []
-    by_first: dict[str, list[tuple[str, ...]]] = {}
-    for phrase in phrases:
-        by_first.setdefault(phrase[0], []).append(phrase)
-    folded, offsets = fold_with_offsets(text)
-    tokens = [(m.group(), m.start(), m.end()) for m in _WORD.finditer(folded)]
-    spans = []
-    for i, (token, start, _) in enumerate(tokens):
-        for phrase in by_first.get(token, ()):
-            n = len(phrase)
-            if tuple(t for t, _, _ in tokens[i : i + n]) == phrase:
-                last_end = tokens[i + n - 1][2]
-                spans.append((offsets[start], offsets[last_end - 1] + 1))
-    return _merge(spans)
+    """Where the given keywords (taken literally, as in ``keywords:``) match in ``text``."""
+    return term_spans(text, [make_term(k, None) for k in keywords if any(c.isalnum() for c in k)])
+
+
+def item_snippets(text: str, terms: Sequence[object]) -> list[Snippet]:
+    """One to three pieces of at most 200 characters of ``text`` around the matched terms."""
+    flat = one_line(text)
+    return snippets(flat, term_spans(flat, terms))
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -12,6 +12,23 @@ from datetime import datetime
 
 
 @dataclass(frozen=True, slots=True)
+class Snippet:
+    """A piece of text around matches; ``marks`` are (start, end) ranges within ``text``."""
+
+    text: str
+    marks: tuple[tuple[int, int], ...]
+
+    def marked(self, before: str = "**", after: str = "**") -> str:
+        """The text with each mark wrapped, e.g. ``**Peru**``."""
+        out, last = [], 0
+        for start, end in self.marks:
+            out += [self.text[last:start], before, self.text[start:end], after]
+            last = end
+        out.append(self.text[last:])
+        return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedItem:
     """One feed entry as plain text, before it has an identity in the database.
 
@@ -87,6 +104,8 @@ class Match:
 
     rule: str
     keywords: tuple[str, ...]
+    # the query terms that matched, for snippets; not part of what the match is
+    terms: tuple[object, ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +117,7 @@ class NewAlert:
     keywords: tuple[str, ...]
     item_index: int
     notifiers: tuple[str, ...]
+    snippets: tuple[Snippet, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +210,7 @@ class Alert:
     keywords: tuple[str, ...]
     item: AlertItem
     created_at: datetime
+    snippets: tuple[Snippet, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

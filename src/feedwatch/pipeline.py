@@ -17,7 +17,7 @@ from typing import Protocol
 from feedwatch.config import FeedSpec
 from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys
 from feedwatch.errors import FeedError, HTTPStatusError, StoreError
-from feedwatch.matching import Matcher
+from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import (
     Decision,
     FeedState,
@@ -114,14 +114,19 @@ class PollContext:
 
 
 def decide_alerts(
-    decisions: Sequence[Decision], matcher: Matcher, routes: Mapping[str, tuple[str, ...]]
+    decisions: Sequence[Decision],
+    matcher: Matcher,
+    routes: Mapping[str, tuple[str, ...]],
+    feed: str = "",
 ) -> list[NewAlert]:
-    """Alerts for the items that are new; copies and entries seen before never alert (SPEC)."""
+    """Alerts for the items that are new; copies and entries seen before never alert (SPEC).
+    ``feed`` is what ``feed:`` terms read: the configured name, the feed's title, its URL."""
     alerts = []
     for index, decision in enumerate(decisions):
         if decision.verdict is not Verdict.NEW:
             continue
-        for match in matcher.match(decision.item):
+        item = decision.item
+        for match in matcher.match(item, feed):
             alerts.append(
                 NewAlert(
                     id=alert_id(match.rule, decision.keys),
@@ -129,6 +134,7 @@ def decide_alerts(
                     keywords=match.keywords,
                     item_index=index,
                     notifiers=routes.get(match.rule, ()),
+                    snippets=tuple(item_snippets(item.content or item.title, match.terms)),
                 )
             )
     return alerts
@@ -170,7 +176,8 @@ def _save(
     entry_keys, shared_keys = lookup_keys(keys for _, keys in batch)
     seen, articles = ctx.store.known(entry_keys, shared_keys)
     decisions = classify(batch, seen, articles)
-    alerts = decide_alerts(decisions, ctx.matcher, ctx.routes)
+    feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)
+    alerts = decide_alerts(decisions, ctx.matcher, ctx.routes, feed)
     ctx.store.save_poll(
         state.id,
         now,

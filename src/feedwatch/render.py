@@ -20,8 +20,8 @@ from typing import Any
 
 from feedwatch.config import EmailSpec
 from feedwatch.matching import keyword_spans
-from feedwatch.models import Alert
-from feedwatch.text import Snippet, one_line, snippets, truncate
+from feedwatch.models import Alert, Snippet
+from feedwatch.text import one_line, snippets, truncate
 
 SUBJECT_LIMIT = 160
 
@@ -34,7 +34,10 @@ def iso(moment: datetime | None) -> str | None:
 
 
 def alert_snippets(alert: Alert) -> list[Snippet]:
-    """One to three pieces of the item's text around its matched keywords."""
+    """One to three pieces of the item's text around its matched terms, as stored with the
+    alert; for an alert without them, found again from its keywords."""
+    if alert.snippets:
+        return list(alert.snippets)
     text = one_line(alert.item.text) or one_line(alert.item.title)
     return snippets(text, keyword_spans(text, alert.keywords))
 
@@ -88,7 +91,8 @@ def slack_payload(alert: Alert) -> dict[str, Any]:
     """A Slack incoming-webhook message: a linked title, feed and keywords, the snippets."""
     item = alert.item
     title = _slack_escape(item.title or "(no title)")
-    heading = f"*<{item.url}|{title}>*" if item.url else f"*{title}*"
+    link = _slack_escape(item.url or "").replace("|", "%7C")
+    heading = f"*<{link}|{title}>*" if item.url else f"*{title}*"
     context = (
         f"{_slack_escape(item.feed_title)} · matched {_slack_escape(', '.join(alert.keywords))}"
     )

@@ -30,6 +30,7 @@ from feedwatch.models import (
     FeedState,
     NewAlert,
     ParsedFeed,
+    Snippet,
     Verdict,
 )
 
@@ -101,6 +102,7 @@ def _initial(db: sqlite_utils.Database) -> None:
             rule TEXT NOT NULL,
             item_id INTEGER NOT NULL REFERENCES items(id),
             keywords TEXT NOT NULL,            -- JSON list, in rule order
+            snippets TEXT NOT NULL DEFAULT '[]',  -- JSON [{"text", "marks": [[start, end]]}]
             created_at TEXT NOT NULL,
             UNIQUE (rule, item_id)
         );
@@ -327,10 +329,10 @@ class Store:
             row_ids = self._insert_items(feed_id, now, decisions)
             for alert in alerts:
                 cursor = self.db.execute(
-                    "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, snippets, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [alert.id, alert.rule, row_ids[alert.item_index],
-                     json.dumps(list(alert.keywords)), ts(now)],
+                     json.dumps(list(alert.keywords)), _snippets_json(alert.snippets), ts(now)],
                 )  # fmt: skip
                 if cursor.rowcount != 1:
                     continue
@@ -624,6 +626,7 @@ class Store:
                     "id": row["alert_id"],
                     "rule": row["rule"],
                     "keywords": json.loads(row["keywords"]),
+                    "snippets": [s.marked() for s in _snippets(row["snippets"])],
                     "created": _iso(row["created_at"]),
                     "item": {
                         "title": row["title"],
@@ -638,7 +641,7 @@ class Store:
 
 
 _ALERT_COLUMNS = """
-    a.id AS alert_id, a.rule, a.keywords, a.created_at, i.title, i.url, i.published_at,
+    a.id AS alert_id, a.rule, a.keywords, a.snippets, a.created_at, i.title, i.url, i.published_at,
     i.first_seen_at, i.author, i.summary, i.content, coalesce(f.poll_url, f.url) AS feed_url,
     coalesce(f.name, f.title, f.url) AS feed_title
 """
@@ -654,6 +657,7 @@ def _alert(row: dict[str, Any]) -> Alert:
         rule=row["rule"],
         keywords=tuple(json.loads(row["keywords"])),
         created_at=created,
+        snippets=tuple(_snippets(row["snippets"])),
         item=AlertItem(
             title=row["title"],
             url=row["url"],
@@ -665,6 +669,15 @@ def _alert(row: dict[str, Any]) -> Alert:
             feed_url=row["feed_url"],
         ),
     )
+
+
+def _snippets_json(snippets: Sequence[Snippet]) -> str:
+    return json.dumps([{"text": s.text, "marks": [list(m) for m in s.marks]} for s in snippets])
+
+
+def _snippets(value: str | None) -> list[Snippet]:
+    pieces = json.loads(value or "[]")
+    return [Snippet(p["text"], tuple((m[0], m[1]) for m in p["marks"])) for p in pieces]
 
 
 def _feed_state(row: dict[str, Any]) -> FeedState:

@@ -10,8 +10,9 @@ import functools
 import html
 import re
 import unicodedata
-from dataclasses import dataclass
 from html.parser import HTMLParser
+
+from feedwatch.models import Snippet
 
 # Elements whose text is never shown to a reader, so it must never match a keyword.
 _HIDDEN = frozenset({"script", "style", "template", "noscript", "head", "title", "svg", "math"})
@@ -82,10 +83,17 @@ def one_line(text: str) -> str:
     return _SPACES.sub(" ", text).strip()
 
 
+# The combining marks that accents decompose into (Latin, Greek, Cyrillic and the rest of the
+# diacritics blocks); a regex is far faster than testing each character.
+_COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
+
+
 def fold(text: str) -> str:
     """The matching form: casefolded, accents removed, apostrophes unified, spaces collapsed."""
+    if text.isascii():
+        return _SPACES.sub(" ", text.lower().replace("`", "'")).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    stripped = _COMBINING.sub("", decomposed)
     return _SPACES.sub(" ", stripped.translate(_APOSTROPHES)).strip()
 
 
@@ -105,23 +113,6 @@ def fold_with_offsets(text: str) -> tuple[str, list[int]]:
         folded.append(piece)
         offsets.extend([index] * len(piece))
     return "".join(folded), offsets
-
-
-@dataclass(frozen=True, slots=True)
-class Snippet:
-    """A piece of text around matches; ``marks`` are (start, end) ranges within ``text``."""
-
-    text: str
-    marks: tuple[tuple[int, int], ...]
-
-    def marked(self, before: str = "**", after: str = "**") -> str:
-        """The text with each mark wrapped, e.g. ``**Peru**``."""
-        out, last = [], 0
-        for start, end in self.marks:
-            out += [self.text[last:start], before, self.text[start:end], after]
-            last = end
-        out.append(self.text[last:])
-        return "".join(out)
 
 
 def snippets(
