@@ -16,12 +16,15 @@ from typing import Any
 
 from feedwatch import __version__, logs
 from feedwatch.app import App, open_store, utc_now
-from feedwatch.config import STDOUT_NOTIFIER, Config, FeedSpec, load
+from feedwatch.config import STDOUT_NOTIFIER, Config, FeedSpec, load, parse_duration
 from feedwatch.daemon import log_result
 from feedwatch.daemon import run as run_daemon
 from feedwatch.errors import ConfigError, DeliveryError, FeedwatchError
 from feedwatch.models import PollResult
+from feedwatch.query import Node, QueryError, parse_query
 from feedwatch.render import json_line, table
+from feedwatch.search import Hit, find
+from feedwatch.store import Store, item_record
 
 log = logging.getLogger("feedwatch")
 DEFAULT_LIMIT = 20
@@ -47,6 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="poll only this feed (repeatable)",
     )  # fmt: skip
     commands.add_parser("check", help="validate the config without touching the network")
+    match = commands.add_parser(
+        "match", help="try a query on stored items: what it would have alerted on"
+    )
+    match.add_argument("query", metavar="QUERY", help="e.g. 'Peru AND (mining OR \"oil spill\")'")
+    match.add_argument("--since", default="30d", metavar="DURATION", help="window (default 30d)")
+    match.add_argument("--json", action="store_true", help="one JSON object per line")
+    search = commands.add_parser("search", help="find stored items with a query")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--limit", type=_positive, default=DEFAULT_LIMIT, metavar="N")
+    search.add_argument("--json", action="store_true", help="one JSON object per line")
     test = commands.add_parser("notify-test", help="send a test message through one notifier")
     test.add_argument("name", metavar="NAME", help="the notifier's name in feeds.yaml")
     for name, text in (
@@ -146,6 +159,53 @@ def _retry(config: Config, alert_id: str) -> int:
         return 1
     print(f"queued {_count(count, 'delivery')} of alert {alert_id} again")
     return 0
+
+
+def _query(text: str) -> Node:
+    try:
+        return parse_query(text)
+    except QueryError as e:
+        raise ConfigError(f"query {text!r}: {e}", key="QUERY") from e
+
+
+def _hits(config: Config, args: argparse.Namespace, hits: Callable[[Store], list[Hit]]) -> int:
+    store = open_store(config)
+    try:
+        found = hits(store)
+    finally:
+        store.close()
+    records = [
+        {**item_record(h.item), "keywords": list(h.keywords),
+         "snippets": [p.marked() for p in h.snippets]}
+        for h in found
+    ]  # fmt: skip
+    if args.json:
+        for record in records:
+            print(json_line(record))
+    elif records:
+        body = [
+            [_when(r["published"]), r["feed"]["title"], ", ".join(r["keywords"]), r["title"]]
+            for r in records
+        ]
+        print(table(body, ["PUBLISHED", "FEED", "MATCHED", "TITLE"]))
+    if not args.json:
+        print(f"{_count(len(records), 'item')}", file=sys.stderr)
+    return 0
+
+
+def _match(config: Config, args: argparse.Namespace) -> int:
+    query = _query(args.query)
+    try:
+        window = parse_duration(args.since)
+    except ValueError as e:
+        raise ConfigError(str(e), key="--since") from e
+    since = utc_now() - window
+    return _hits(config, args, lambda store: find(store, query, since=since, originals_only=True))
+
+
+def _search(config: Config, args: argparse.Namespace) -> int:
+    query = _query(args.query)
+    return _hits(config, args, lambda store: find(store, query, limit=args.limit))
 
 
 def _count(n: int, noun: str) -> str:
@@ -315,6 +375,8 @@ COMMANDS: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "poll": _poll,
     "check": _check,
     "notify-test": _notify_test,
+    "match": _match,
+    "search": _search,
     "feeds": _listing(lambda a: a[0].list_feeds(), _feed_rows, notifier_health=True),
     "items": _listing(lambda a: a[0].list_items(a[1]), _item_rows),
     "alerts": _listing(lambda a: a[0].list_alerts(a[1]), _alert_rows),

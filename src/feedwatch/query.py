@@ -292,3 +292,25 @@ def evaluate(node: Node, matched: set[tuple[object, ...]]) -> bool:
     if isinstance(node, And):
         return all(evaluate(child, matched) for child in node.children)
     return any(evaluate(child, matched) for child in node.children)
+
+
+def to_fts(node: Node) -> str | None:
+    """An SQLite FTS5 expression that finds every item the query can match (and maybe more),
+    or None when no such filter can be written (a regex, NOT alone, ``feed:``, a script
+    written without spaces): the matcher then checks each candidate (issue 5, point 3)."""
+    if isinstance(node, Term):
+        if node.substring is not None or node.field == "feed" or not node.words:
+            return None
+        if not all(w.isascii() and w.isalnum() for w in node.words):
+            return None
+        phrase = '"' + " ".join(node.words) + '"' + ("*" if node.prefix else "")
+        return f"{node.field} : {phrase}" if node.field else phrase
+    if isinstance(node, Regex | Not):
+        return None
+    parts = [to_fts(child) for child in node.children]
+    if isinstance(node, And):
+        kept = [p for p in parts if p is not None]
+        return "(" + " AND ".join(kept) + ")" if kept else None
+    if any(p is None for p in parts):
+        return None
+    return "(" + " OR ".join(p for p in parts if p is not None) + ")"

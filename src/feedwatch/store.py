@@ -34,17 +34,22 @@ from feedwatch.models import (
     Verdict,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _CHUNK = 500
 
 migrations = Migrations("feedwatch")
 
 
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
-    # executescript() would commit the migration's transaction half-way: run statement by statement
-    for statement in script.split(";"):
-        if statement.strip():
-            db.execute(statement)
+    # executescript() would commit the migration's transaction half-way: run statement by
+    # statement, joining pieces until SQLite calls them complete (trigger bodies hold ';')
+    pending = ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                db.execute(pending)
+            pending = ""
 
 
 @migrations(name="0001_initial")
@@ -128,6 +133,33 @@ def _initial(db: sqlite_utils.Database) -> None:
             last_failure_at TEXT,
             last_success_at TEXT
         );
+        """,
+    )
+
+
+@migrations(name="0002_search")
+def _search(db: sqlite_utils.Database) -> None:
+    # Full-text search over items (issue 5): unicode61 with diacritics removed finds words
+    # case- and accent-insensitively, as the matcher does; the matcher then has the last word.
+    _run_script(
+        db,
+        """
+        CREATE VIRTUAL TABLE items_fts USING fts5(
+            title, summary, content, author,
+            content='items', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
+            INSERT INTO items_fts (rowid, title, summary, content, author)
+            VALUES (new.id, new.title, new.summary, new.content, coalesce(new.author, ''));
+        END;
+        CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
+            INSERT INTO items_fts (items_fts, rowid, title, summary, content, author)
+            VALUES (
+                'delete', old.id, old.title, old.summary, old.content, coalesce(old.author, '')
+            );
+        END;
+        INSERT INTO items_fts (items_fts) VALUES ('rebuild');
+        CREATE INDEX items_published ON items(coalesce(published_at, first_seen_at));
         """,
     )
 
@@ -546,6 +578,42 @@ class Store:
             )
         return records
 
+    # -- search and backtest (issue 5) -----------------------------------------------------
+
+    def candidates(
+        self,
+        fts: str | None,
+        since: datetime | None = None,
+        originals_only: bool = False,
+        batch: int = 500,
+    ) -> Iterator[dict[str, Any]]:
+        """Stored items, newest first (published, else first seen), that the FTS expression
+        finds (every item when None), lazily, so a caller can stop at its limit."""
+        where, params = [], []
+        if fts is not None:
+            where.append("i.id IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)")
+            params.append(fts)
+        if since is not None:
+            where.append("coalesce(i.published_at, i.first_seen_at) >= ?")
+            params.append(ts(since))
+        if originals_only:
+            where.append("i.copy_of IS NULL")
+        sql = f"""
+            SELECT i.*, coalesce(f.poll_url, f.url) AS feed_url, f.name AS feed_name,
+                f.title AS feed_own_title, coalesce(f.name, f.title, f.url) AS feed_title
+            FROM items i JOIN feeds f ON f.id = i.feed_id
+            {"WHERE " + " AND ".join(where) if where else ""}
+            ORDER BY coalesce(i.published_at, i.first_seen_at) DESC, i.id DESC
+        """
+        try:
+            cursor = self.db.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            while rows := cursor.fetchmany(batch):
+                for row in rows:
+                    yield dict(zip(names, row, strict=True))
+        except sqlite3.Error as e:
+            raise StoreError(f"search failed: {e}") from e
+
     # -- listings (SPEC: feeds, items, alerts --json) ------------------------------------------
 
     def list_feeds(self) -> list[dict[str, Any]]:
@@ -591,20 +659,7 @@ class Store:
             """,
             [limit],
         )
-        return [
-            {
-                "id": row["id"],
-                "title": row["title"],
-                "url": row["url"],
-                "published": _iso(row["published_at"] or row["first_seen_at"]),
-                "author": row["author"],
-                "summary": row["summary"],
-                "first_seen": _iso(row["first_seen_at"]),
-                "copy_of": row["copy_of"],
-                "feed": {"title": row["feed_title"], "url": row["feed_url"]},
-            }
-            for row in rows
-        ]
+        return [item_record(row) for row in rows]
 
     def list_alerts(self, limit: int) -> list[dict[str, Any]]:
         """The newest alerts with their deliveries, newest first."""
@@ -669,6 +724,21 @@ def _alert(row: dict[str, Any]) -> Alert:
             feed_url=row["feed_url"],
         ),
     )
+
+
+def item_record(row: dict[str, Any]) -> dict[str, Any]:
+    """SPEC: an item line of ``feedwatch items --json``."""
+    return {
+        "id": row["id"],
+        "title": row["title"],
+        "url": row["url"],
+        "published": _iso(row["published_at"] or row["first_seen_at"]),
+        "author": row["author"],
+        "summary": row["summary"],
+        "first_seen": _iso(row["first_seen_at"]),
+        "copy_of": row["copy_of"],
+        "feed": {"title": row["feed_title"], "url": row["feed_url"]},
+    }
 
 
 def _snippets_json(snippets: Sequence[Snippet]) -> str:
