@@ -95,15 +95,19 @@ Atom = Term | Regex
 Node = Term | Regex | And | Or | Not
 
 
-def make_term(text: str, field: str | None, column: int = 1, prefix: bool = False) -> Term:
-    """A term from its written text; raise QueryError when it has nothing to match."""
+def make_term(
+    text: str, field: str | None, column: int = 1, prefix: bool = False, written: str = ""
+) -> Term:
+    """A term from its text (``written`` is how the query spelt it, ``Peru*`` say); raise
+    QueryError when it has nothing to match."""
     folded = fold(text)
+    shown = written or text
     if any(_spaceless(c) for c in folded):
-        return Term(text, field, tuple(_WORD.findall(folded)), False, folded)
+        return Term(shown, field, tuple(_WORD.findall(folded)), False, folded)
     words = tuple(_WORD.findall(folded))
     if not words:
         raise QueryError(f"{text!r} has no letter or digit to match", column)
-    return Term(text, field, words, prefix)
+    return Term(shown, field, words, prefix)
 
 
 def keywords_query(keywords: Sequence[str]) -> Node:
@@ -251,8 +255,8 @@ class _Parser:
             return _regex(token, field)
         if token.kind == "WORD":
             prefix = token.text.endswith("*") and len(token.text.rstrip("*")) > 0
-            return make_term(token.text.rstrip("*") if prefix else token.text, field,
-                             token.column, prefix)  # fmt: skip
+            text = token.text.rstrip("*") if prefix else token.text
+            return make_term(text, field, token.column, prefix, token.text)
         where = f" after {after.text}" if after else ""
         raise QueryError(f"expected a term{where}, found {token.text!r}", token.column)
 
