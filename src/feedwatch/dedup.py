@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from feedwatch.models import Decision, ItemKeys, ParsedItem, Verdict
 from feedwatch.text import one_line
@@ -92,6 +93,21 @@ def _article_decision(
         if key in batch_articles:
             return Decision(item, keys, Verdict.COPY, copy_of_index=batch_articles[key])
     return Decision(item, keys, Verdict.NEW)
+
+
+def mark_story_copies(
+    decisions: Sequence[Decision], stored: Mapping[int, int], within: Mapping[int, int]
+) -> list[Decision]:
+    """NEW items found to repeat a story become COPYs: of a stored item (``stored``: index ->
+    item id) or of an earlier item of the batch (``within``: index -> index)."""
+    out = []
+    for index, decision in enumerate(decisions):
+        if index in stored:
+            decision = replace(decision, verdict=Verdict.COPY, copy_of_id=stored[index])
+        elif index in within:
+            decision = replace(decision, verdict=Verdict.COPY, copy_of_index=within[index])
+        out.append(decision)
+    return out
 
 
 def alert_id(rule: str, keys: ItemKeys) -> str:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from feedwatch.config import FeedSpec
-from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys
+from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys, mark_story_copies
 from feedwatch.errors import FeedError, HTTPStatusError, StoreError
 from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import (
@@ -28,6 +28,7 @@ from feedwatch.models import (
     Verdict,
 )
 from feedwatch.parse import parse_feed
+from feedwatch.stories import WINDOW_DAYS, best_story, sketch, stories_within
 from feedwatch.timing import (
     adopt_redirect,
     digest_due_at,
@@ -77,8 +78,15 @@ class PollStore(Protocol):
         next_poll_at: datetime,
         first_attempt_at: Mapping[str, datetime] | None = None,
         redirect: tuple[str | None, int, str | None] = (None, 0, None),
+        sketches: Mapping[int, Sequence[int]] | None = None,
     ) -> None:
         """One transaction for a successful poll."""
+        ...  # pragma: no cover
+
+    def story_candidates(
+        self, sketches: Mapping[int, Sequence[int]], since: datetime
+    ) -> dict[int, list[tuple[int, int, int]]]:
+        """Stored stories sharing sketch samples with each new item."""
         ...  # pragma: no cover
 
     def record_not_modified(
@@ -176,6 +184,7 @@ def _save(
     entry_keys, shared_keys = lookup_keys(keys for _, keys in batch)
     seen, articles = ctx.store.known(entry_keys, shared_keys)
     decisions = classify(batch, seen, articles)
+    decisions, sketches = _find_stories(ctx, decisions, now)
     feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)
     alerts = decide_alerts(decisions, ctx.matcher, ctx.routes, feed)
     ctx.store.save_poll(
@@ -190,10 +199,34 @@ def _save(
         next_poll_at=next_at,
         first_attempt_at={name: digest_due_at(now, p) for name, p in ctx.digests.items()},
         redirect=_redirect(state, fetched),
+        sketches=sketches,
     )
     new = sum(1 for d in decisions if d.verdict is Verdict.NEW)
     copies = sum(1 for d in decisions if d.verdict is Verdict.COPY)
     return PollResult(spec.url, new, copies, len(alerts), http_status=fetched.status)
+
+
+def _find_stories(
+    ctx: PollContext, decisions: list[Decision], now: datetime
+) -> tuple[list[Decision], dict[int, tuple[int, ...]]]:
+    """Turn NEW items that repeat a story of the last 30 days into copies (issue 5)."""
+    sketches = {
+        i: s
+        for i, d in enumerate(decisions)
+        if d.verdict is Verdict.NEW and (s := sketch(d.item.text))
+    }
+    if not sketches:
+        return decisions, {}
+    since = now - timedelta(days=WINDOW_DAYS)
+    candidates = ctx.store.story_candidates(sketches, since)
+    stored = {}
+    for index, found in candidates.items():
+        story = best_story(len(sketches[index]), found)
+        if story is not None:
+            stored[index] = story
+    within = stories_within({i: s for i, s in sketches.items() if i not in stored})
+    originals = {i: s for i, s in sketches.items() if i not in stored and i not in within}
+    return mark_story_copies(decisions, stored, within), originals
 
 
 def _redirect(state: FeedState, fetched: FetchResult) -> tuple[str | None, int, str | None]:

@@ -34,7 +34,7 @@ from feedwatch.models import (
     Verdict,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _CHUNK = 500
 
 migrations = Migrations("feedwatch")
@@ -164,6 +164,23 @@ def _search(db: sqlite_utils.Database) -> None:
     )
 
 
+@migrations(name="0003_stories")
+def _stories(db: sqlite_utils.Database) -> None:
+    # Story-level near-duplicates (issue 5): each original item's sampled shingle hashes.
+    _run_script(
+        db,
+        """
+        ALTER TABLE items ADD COLUMN sketch_size INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE story_hashes (
+            hash INTEGER NOT NULL,
+            item_id INTEGER NOT NULL REFERENCES items(id),
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX story_hashes_hash ON story_hashes(hash, seen_at);
+        """,
+    )
+
+
 def ts(moment: datetime) -> str:
     """A stored time: UTC, fixed width, so text order is time order."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -182,6 +199,7 @@ def _iso(value: str | None) -> str | None:
 
 P = ParamSpec("P")
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 def _wrapped(fn: Callable[P, R]) -> Callable[P, R]:
@@ -196,7 +214,7 @@ def _wrapped(fn: Callable[P, R]) -> Callable[P, R]:
     return inner
 
 
-def _chunks(values: Sequence[str]) -> Iterator[Sequence[str]]:
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     for start in range(0, len(values), _CHUNK):
         yield values[start : start + _CHUNK]
 
@@ -332,8 +350,10 @@ class Store:
         next_poll_at: datetime,
         first_attempt_at: Mapping[str, datetime] | None = None,
         redirect: tuple[str | None, int, str | None] = (None, 0, None),
+        sketches: Mapping[int, Sequence[int]] | None = None,
     ) -> None:
-        """One successful poll in one transaction: feed health, items, alerts, deliveries.
+        """One successful poll in one transaction: feed health, items, alerts, deliveries,
+        and the story sketches of the new items (by their index in ``decisions``).
 
         ``redirect`` is (permanent redirect seen, times in a row, URL to poll from now on).
 
@@ -359,6 +379,7 @@ class Store:
                 ],
             )  # fmt: skip
             row_ids = self._insert_items(feed_id, now, decisions)
+            self._insert_sketches(row_ids, sketches or {}, now)
             for alert in alerts:
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, snippets, "
@@ -405,6 +426,47 @@ class Store:
             assert cursor.lastrowid is not None
             row_ids[index] = cursor.lastrowid
         return row_ids
+
+    def _insert_sketches(
+        self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
+    ) -> None:
+        rows = []
+        for index, hashes in sketches.items():
+            if hashes and index in row_ids:
+                rows += [(value, row_ids[index], ts(now)) for value in hashes]
+                self.db.execute(
+                    "UPDATE items SET sketch_size = ? WHERE id = ?", [len(hashes), row_ids[index]]
+                )
+        self.db.conn.executemany(
+            "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, ?, ?)", rows
+        )
+
+    def story_candidates(
+        self, sketches: Mapping[int, Sequence[int]], since: datetime
+    ) -> dict[int, list[tuple[int, int, int]]]:
+        """For each sketch (by index), the stored stories sharing samples with it since
+        ``since``: (story's first item, shared samples, that item's sketch size)."""
+        owners: dict[int, list[int]] = {}
+        for index, hashes in sketches.items():
+            for value in hashes:
+                owners.setdefault(value, []).append(index)
+        shared: dict[int, dict[int, int]] = {}
+        sizes: dict[int, int] = {}
+        for chunk in _chunks(list(owners)):
+            marks = ",".join("?" * len(chunk))
+            sql = (
+                "SELECT h.hash, h.item_id, i.sketch_size FROM story_hashes h "
+                f"JOIN items i ON i.id = h.item_id WHERE h.hash IN ({marks}) AND h.seen_at >= ?"
+            )
+            for row in self._rows(sql, [*chunk, ts(since)]):
+                sizes[row["item_id"]] = row["sketch_size"]
+                for index in owners[row["hash"]]:
+                    per_item = shared.setdefault(index, {})
+                    per_item[row["item_id"]] = per_item.get(row["item_id"], 0) + 1
+        return {
+            index: [(item, n, sizes[item]) for item, n in per_item.items()]
+            for index, per_item in shared.items()
+        }
 
     @_wrapped
     def record_not_modified(
