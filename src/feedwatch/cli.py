@@ -345,14 +345,16 @@ def _every(seconds: int | None) -> str:
 
 
 def _item_rows(records: list[dict[str, Any]]) -> tuple[list[list[str]], list[str]]:
-    body = [
-        [
-            _when(r["published"]),
-            r["feed"]["title"],
-            r["title"] + (" (copy)" if r["copy_of"] else ""),
-        ]
-        for r in records
-    ]
+    # copies are shown under their story's first item when it is listed too (issue 5)
+    stories: dict[int, list[dict[str, Any]]] = {}
+    for r in records:
+        stories.setdefault(r["story"], []).append(r)
+    body = []
+    for story, members in stories.items():
+        members.sort(key=lambda r: r["id"] != story)
+        for r in members:
+            title = r["title"] if r["id"] == story else f"  ↳ copy: {r['title']}"
+            body.append([_when(r["published"]), r["feed"]["title"], title])
     return body, ["PUBLISHED", "FEED", "TITLE"]
 
 

@@ -799,6 +799,7 @@ def item_record(row: dict[str, Any]) -> dict[str, Any]:
         "summary": row["summary"],
         "first_seen": _iso(row["first_seen_at"]),
         "copy_of": row["copy_of"],
+        "story": row["copy_of"] or row["id"],
         "feed": {"title": row["feed_title"], "url": row["feed_url"]},
     }
 
