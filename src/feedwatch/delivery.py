@@ -119,7 +119,8 @@ async def _attempt(
     lease_until = now + timedelta(seconds=notifier.lease_seconds)
     for delivery in deliveries:
         if now > delivery.queued_at + route.retry.give_up:
-            reason = f"gave up after {delivery.attempts} attempts"
+            tries = "1 attempt" if delivery.attempts == 1 else f"{delivery.attempts} attempts"
+            reason = f"gave up after {tries}"
             if delivery.last_error:
                 reason += f"; last error: {delivery.last_error}"
             outcome = _outcome(delivery, DeliveryStatus.FAILED, reason)
