@@ -1,4 +1,4 @@
-"""Story lookup at 100,000 stored items (issue 5, point 5).
+"""Story lookup and search at 100,000 stored items (issue 5, points 3 and 5).
 
     .venv/bin/python bench/bench_stories.py [--items 100000]
 
@@ -21,6 +21,8 @@ from pathlib import Path
 
 from feedwatch.dedup import keys_for
 from feedwatch.models import Decision, ParsedItem, Verdict
+from feedwatch.query import parse_query
+from feedwatch.search import find
 from feedwatch.store import Store
 from feedwatch.stories import best_story, sketch
 
@@ -80,10 +82,17 @@ def main() -> None:
             if best_story(len(hashes), candidates.get(0, [])) is not None:
                 found += 1
         elapsed = time.perf_counter() - start
+        searches = []
+        for text in ("congress", '"the american people"', "tax* -health", "/nuclear|atomic/"):
+            start = time.perf_counter()
+            hits = find(store, parse_query(text), limit=20)
+            searches.append((text, len(hits), (time.perf_counter() - start) * 1000))
         store.close()
     print(f"stored {args.items:,} items with sketches in {loaded:.1f} s; database {size >> 20} MB")
     print(f"1,000 lookups in {elapsed:.2f} s: {1000 / elapsed:,.0f} lookups/s, "
           f"{elapsed:.3f} ms each; {found} of 500 copies recognised")  # fmt: skip
+    for text, count, ms in searches:
+        print(f"search {text!r} --limit 20: {count} hits in {ms:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def log_result(result: PollResult) -> None:
     """One line per poll: failures as warnings, news at INFO, nothing new at DEBUG."""
     if result.error is not None:
         log.warning("poll failed feed=%s error=%s", result.feed_url, result.error)
-    elif result.new_items or result.alerts:
+    elif result.new_items or result.copies or result.alerts:
         log.info(
             "polled feed=%s new=%d copies=%d alerts=%d",
             result.feed_url, result.new_items, result.copies, result.alerts,

@@ -206,10 +206,16 @@ def keyword_spans(text: str, keywords: Sequence[str]) -> list[tuple[int, int]]:
     return term_spans(text, [make_term(k, None) for k in keywords if any(c.isalnum() for c in k)])
 
 
-def item_snippets(text: str, terms: Sequence[object]) -> list[Snippet]:
-    """One to three pieces of at most 200 characters of ``text`` around the matched terms."""
+def item_snippets(text: str, terms: Sequence[object], title: str = "") -> list[Snippet]:
+    """One to three pieces of at most 200 characters of ``text`` around the matched terms;
+    the title, marked, when the terms matched there only."""
     flat = one_line(text)
-    return snippets(flat, term_spans(flat, terms))
+    spans = term_spans(flat, terms)
+    if not spans and title:
+        title_spans = term_spans(one_line(title), terms)
+        if title_spans:
+            return snippets(one_line(title), title_spans)
+    return snippets(flat, spans)
 
 
 def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

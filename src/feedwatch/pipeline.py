@@ -142,7 +142,7 @@ def decide_alerts(
                     keywords=match.keywords,
                     item_index=index,
                     notifiers=routes.get(match.rule, ()),
-                    snippets=tuple(item_snippets(item.content or item.title, match.terms)),
+                    snippets=tuple(item_snippets(item.content, match.terms, item.title)),
                 )
             )
     return alerts

@@ -60,7 +60,7 @@ def find(
         if not matches:
             continue
         match = matches[0]
-        pieces = item_snippets(row["content"] or row["title"], match.terms)
+        pieces = item_snippets(row["content"], match.terms, row["title"])
         hits.append(Hit(row, match.keywords, tuple(pieces)))
         if limit is not None and len(hits) >= limit:
             break
