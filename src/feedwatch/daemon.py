@@ -24,6 +24,7 @@ log = logging.getLogger("feedwatch.daemon")
 
 POLL_TICK_SECONDS = 2.0
 DELIVER_TICK_SECONDS = 5.0
+INDEX_TICK_SECONDS = 60.0
 MAX_POLLS_IN_FLIGHT = 256
 STOP_GRACE_SECONDS = 5.0
 
@@ -60,6 +61,12 @@ class Daemon:
             task = asyncio.create_task(self._poll(spec, state), name=f"poll {spec.url}")
             self.polls[state.id] = task
             task.add_done_callback(functools.partial(self._forget, state.id))
+
+    async def _index(self) -> None:
+        # keeps `feedwatch search` quick: the items of the last minute, indexed in one go
+        count = self.app.store.refresh_search_index()
+        if count:
+            log.debug("indexed items=%d", count)
 
     def _forget(self, feed_id: int, _task: asyncio.Task[PollResult]) -> None:
         self.polls.pop(feed_id, None)
@@ -100,6 +107,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_signal, sig)
         self._add_job("poll-due", POLL_TICK_SECONDS, self.poll_due)
+        self._add_job("search-index", INDEX_TICK_SECONDS, self._index)
         for name in self.app.routes:
             self._add_job(
                 f"deliver-due:{name}",

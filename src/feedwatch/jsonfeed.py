@@ -92,4 +92,7 @@ def _date(value: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # a date at datetime's very edge, such as 9999-12-31T23:59-12:00
+        return None

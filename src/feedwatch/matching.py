@@ -31,7 +31,8 @@ def words(text: str) -> list[str]:
 class Document:
     """An item as the matcher reads it: each field's text."""
 
-    text: str  # title, summary and content
+    # title, summary and content: a phrase matches inside one of them, never across two
+    text: str | tuple[str, ...]
     title: str
     author: str
     feed: str  # the configured name, the feed's own title and its URL
@@ -39,12 +40,13 @@ class Document:
     @classmethod
     def of(cls, item: ParsedItem, feed: str = "") -> Document:
         """The fields of a parsed item; ``feed`` names the feed it came from."""
-        text = f"{item.title}\n{item.summary}\n{item.content}"
-        return cls(text, item.title, item.author or "", feed)
+        return cls((item.title, item.summary, item.content), item.title, item.author or "", feed)
 
-    def field(self, name: str | None) -> str:
-        """The text a term scoped to ``name`` reads (None: the whole text)."""
-        return {None: self.text, "title": self.title, "author": self.author}.get(name, self.feed)
+    def field(self, name: str | None) -> tuple[str, ...]:
+        """The texts a term scoped to ``name`` reads (None: title, summary and content)."""
+        if name is None:
+            return self.text if isinstance(self.text, tuple) else (self.text,)
+        return ({"title": self.title, "author": self.author}.get(name, self.feed),)
 
 
 @dataclass
@@ -67,8 +69,12 @@ class _FieldIndex:
         else:
             self.by_first.setdefault(atom.words[0], []).append((atom.words, atom.prefix, key))
 
-    def find(self, text: str, found: set[Key]) -> None:
-        folded = fold(text)
+    def find(self, texts: tuple[str, ...], found: set[Key]) -> None:
+        for text in texts:
+            if text:
+                self._find(fold(text), found)
+
+    def _find(self, folded: str, found: set[Key]) -> None:
         tokens = _WORD.findall(folded)
         by_first, prefixes, lengths = self.by_first, self.prefixes, sorted(self.prefix_lengths)
         for i, token in enumerate(tokens):

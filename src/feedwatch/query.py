@@ -121,6 +121,7 @@ class _Token:
     kind: str  # WORD PHRASE REGEX FIELD LPAREN RPAREN OR AND NOT MINUS
     text: str
     column: int
+    written: str = ""  # the token as it stands in the query, where it differs from text
 
 
 _FIELD_RE = re.compile(r"(title|author|feed):", re.IGNORECASE)
@@ -144,7 +145,7 @@ def _tokens(source: str) -> Iterator[_Token]:
             i = end + 1
         elif c == "/":
             end, pattern = _regex_end(source, i)
-            yield _Token("REGEX", pattern, column)
+            yield _Token("REGEX", pattern, column, source[i : end + 1])
             i = end + 1
         elif c == "-" and i + 1 < n and not source[i + 1].isspace() and source[i + 1] != "-":
             yield _Token("MINUS", c, column)
@@ -267,7 +268,7 @@ def _regex(token: _Token, field: str | None) -> Regex:
     except re.error as e:
         column = token.column + 1 + (e.pos or 0)
         raise QueryError(f"bad regex: {e.msg}", column) from e
-    return Regex(f"/{token.text}/", field, pattern)
+    return Regex(token.written or f"/{token.text}/", field, pattern)
 
 
 def parse_query(source: str) -> Node:
@@ -301,11 +302,12 @@ def evaluate(node: Node, matched: set[tuple[object, ...]]) -> bool:
 def to_fts(node: Node) -> str | None:
     """An SQLite FTS5 expression that finds every item the query can match (and maybe more),
     or None when no such filter can be written (a regex, NOT alone, ``feed:``, a script
-    written without spaces): the matcher then checks each candidate (issue 5, point 3)."""
+    written without spaces): the matcher then checks each candidate (issue 5, point 3). The
+    index holds folded text, so the folded words of a term are what it looks for."""
     if isinstance(node, Term):
         if node.substring is not None or node.field == "feed" or not node.words:
             return None
-        if not all(w.isascii() and w.isalnum() for w in node.words):
+        if not all(w.isalnum() for w in node.words):
             return None
         phrase = '"' + " ".join(node.words) + '"' + ("*" if node.prefix else "")
         return f"{node.field} : {phrase}" if node.field else phrase

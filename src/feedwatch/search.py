@@ -20,6 +20,10 @@ from feedwatch.query import Node, to_fts
 class SearchStore(Protocol):
     """What searching needs of the database."""
 
+    def refresh_search_index(self) -> int:
+        """Index the items stored since the last search."""
+        ...  # pragma: no cover
+
     def candidates(
         self,
         fts: str | None,
@@ -49,12 +53,13 @@ def find(
 ) -> list[Hit]:
     """The newest stored items the query matches, at most ``limit``."""
     matcher = Matcher([AlertRule("query", (), (), query)])
+    store.refresh_search_index()
     hits: list[Hit] = []
     for row in store.candidates(to_fts(query), since, originals_only):
         feed = " ".join(p for p in (row["feed_name"], row["feed_own_title"], row["feed_url"]) if p)
         summary = row["summary"] or ""
         document = Document(
-            f"{row['title']}\n{summary}\n{row['content']}", row["title"], row["author"] or "", feed
+            (row["title"], summary, row["content"]), row["title"], row["author"] or "", feed
         )
         matches = matcher.match_document(document)
         if not matches:

@@ -33,6 +33,7 @@ from feedwatch.models import (
     Snippet,
     Verdict,
 )
+from feedwatch.text import fold
 
 SCHEMA_VERSION = 3
 _CHUNK = 500
@@ -139,26 +140,23 @@ def _initial(db: sqlite_utils.Database) -> None:
 
 @migrations(name="0002_search")
 def _search(db: sqlite_utils.Database) -> None:
-    # Full-text search over items (issue 5): unicode61 with diacritics removed finds words
-    # case- and accent-insensitively, as the matcher does; the matcher then has the last word.
+    # Full-text search over items (issue 5). The index holds the matcher's own folded form of
+    # each text (contentless: the text itself stays in items), so that it finds every item the
+    # matcher would (ß, ligatures, full-width letters fold alike); the matcher has the last word.
+    # New items are indexed in batches (refresh_search_index), not by a trigger on every
+    # insert: indexing is a third of the cost of storing an item, and only search needs it.
     _run_script(
         db,
         """
         CREATE VIRTUAL TABLE items_fts USING fts5(
             title, summary, content, author,
-            content='items', content_rowid='id', tokenize='unicode61 remove_diacritics 2'
+            content='', tokenize='unicode61 remove_diacritics 2'
         );
-        CREATE TRIGGER items_fts_insert AFTER INSERT ON items BEGIN
-            INSERT INTO items_fts (rowid, title, summary, content, author)
-            VALUES (new.id, new.title, new.summary, new.content, coalesce(new.author, ''));
-        END;
-        CREATE TRIGGER items_fts_delete AFTER DELETE ON items BEGIN
-            INSERT INTO items_fts (items_fts, rowid, title, summary, content, author)
-            VALUES (
-                'delete', old.id, old.title, old.summary, old.content, coalesce(old.author, '')
-            );
-        END;
-        INSERT INTO items_fts (items_fts) VALUES ('rebuild');
+        CREATE TABLE search_index (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            last_item_id INTEGER NOT NULL      -- items up to this id are in items_fts
+        );
+        INSERT INTO search_index (id, last_item_id) VALUES (1, 0);
         CREATE INDEX items_published ON items(coalesce(published_at, first_seen_at));
         """,
     )
@@ -403,6 +401,7 @@ class Store:
         self, feed_id: int, now: datetime, decisions: Sequence[Decision]
     ) -> dict[int, int]:
         row_ids: dict[int, int] = {}
+        first_seen = ts(now)
         for index, decision in enumerate(decisions):
             if decision.verdict is Verdict.SEEN:
                 continue
@@ -419,7 +418,7 @@ class Store:
                 [
                     feed_id, item.guid, item.link, item.title, item.author,
                     ts(item.published_at) if item.published_at else None, item.summary,
-                    item.content, ts(now), copy_of, keys.entry_key, keys.link_key,
+                    item.content, first_seen, copy_of, keys.entry_key, keys.link_key,
                     keys.content_key,
                 ],
             )  # fmt: skip
@@ -430,16 +429,38 @@ class Store:
     def _insert_sketches(
         self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
     ) -> None:
+        seen_at = ts(now)
         rows = []
+        sizes = []
         for index, hashes in sketches.items():
             if hashes and index in row_ids:
-                rows += [(value, row_ids[index], ts(now)) for value in hashes]
-                self.db.execute(
-                    "UPDATE items SET sketch_size = ? WHERE id = ?", [len(hashes), row_ids[index]]
-                )
+                rows += [(value, row_ids[index], seen_at) for value in hashes]
+                sizes.append((len(hashes), row_ids[index]))
+        self.db.conn.executemany("UPDATE items SET sketch_size = ? WHERE id = ?", sizes)
         self.db.conn.executemany(
             "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, ?, ?)", rows
         )
+
+    @_wrapped
+    def refresh_search_index(self) -> int:
+        """Add the items stored since the last call to the full-text index; how many."""
+        with self.db.atomic():
+            (last,) = self.db.execute("SELECT last_item_id FROM search_index").fetchone()
+            (newest,) = self.db.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
+            if newest <= last:
+                return 0
+            rows = self.db.execute(
+                "SELECT id, title, summary, content, coalesce(author, '') FROM items "
+                "WHERE id > ? AND id <= ?",
+                [last, newest],
+            )
+            self.db.conn.executemany(
+                "INSERT INTO items_fts (rowid, title, summary, content, author) "
+                "VALUES (?, ?, ?, ?, ?)",
+                ((row[0], *(fold(text) for text in row[1:])) for row in rows),
+            )
+            self.db.execute("UPDATE search_index SET last_item_id = ?", [newest])
+        return int(newest - last)
 
     def story_candidates(
         self, sketches: Mapping[int, Sequence[int]], since: datetime

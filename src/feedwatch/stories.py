@@ -10,6 +10,7 @@ Distinct reports of the same event share words but few four-word runs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,20 +28,26 @@ _WORD = re.compile(r"\w+")
 _HALF = 1 << 63
 
 
-def _hash(shingle: str) -> int:
-    value = int.from_bytes(hashlib.blake2b(shingle.encode(), digest_size=8).digest(), "big")
-    return value - (1 << 64) if value >= _HALF else value  # SQLite integers are signed
+_MASK = (1 << 64) - 1
+# odd multipliers: a shingle's hash is a fixed mix of its four words' hashes, so each word is
+# hashed once (BLAKE2b, stable across processes) and each shingle costs a few integer steps
+_K1, _K2, _K3 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+
+
+@functools.lru_cache(maxsize=65536)
+def _word_hash(word: str) -> int:
+    return int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "big")
 
 
 def sketch(text: str) -> tuple[int, ...]:
     """The sampled shingle hashes of a text, sorted; empty when the text is too short."""
-    words = _WORD.findall(fold(text))
-    n = SHINGLE_WORDS
-    sampled = set()
-    for i in range(len(words) - n + 1):
-        value = _hash(" ".join(words[i : i + n]))
-        if value % SAMPLE_ONE_IN == 0:
-            sampled.add(value)
+    h = [_word_hash(w) for w in _WORD.findall(fold(text))]
+    mixed = (
+        ((a * _K1) ^ (b * _K2) ^ (c * _K3) ^ d) & _MASK
+        for a, b, c, d in zip(h, h[1:], h[2:], h[3:], strict=False)
+    )
+    # the high half decides the sample, the whole value is kept (signed, as SQLite stores it)
+    sampled = {v - (1 << 64) if v >= _HALF else v for v in mixed if (v >> 32) % SAMPLE_ONE_IN == 0}
     return tuple(sorted(sampled)) if len(sampled) >= MIN_SKETCH else ()
 
 

@@ -69,13 +69,14 @@ def html_to_text(markup: str) -> str:
     return _tidy("".join(collector.parts))
 
 
+_INLINE_SPACES = re.compile(r"[^\S\n]+")
+_LINE_BREAKS = re.compile(r" ?\n[\s]*")
+
+
 def _tidy(text: str) -> str:
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    paragraphs: list[str] = []
-    for line in lines:
-        if line:
-            paragraphs.append(line)
-    return "\n".join(paragraphs)
+    # two passes over the whole text rather than one per line: this runs for every item
+    text = _INLINE_SPACES.sub(" ", text)
+    return _LINE_BREAKS.sub("\n", text).strip()
 
 
 def one_line(text: str) -> str:
@@ -136,15 +137,20 @@ def snippets(
             continue
         lo, hi = _window(text, start, end, width - 2)
         windows.append((lo, hi))
-    pieces = []
-    for lo, hi in sorted(windows):
+    return [_piece(text, lo, hi, ordered, width) for lo, hi in sorted(windows)]
+
+
+def _piece(text: str, lo: int, hi: int, spans: list[tuple[int, int]], width: int) -> Snippet:
+    """The window as a snippet whose marked form (``**word**``) still fits in ``width``."""
+    while True:
         lead = "…" if lo > 0 else ""
         tail = "…" if hi < len(text) else ""
-        marks = tuple(
-            (s - lo + len(lead), e - lo + len(lead)) for s, e in ordered if s >= lo and e <= hi
-        )
-        pieces.append(Snippet(lead + text[lo:hi] + tail, marks))
-    return pieces
+        inside = [(s, e) for s, e in spans if s >= lo and e <= hi]
+        over = len(lead) + (hi - lo) + len(tail) + 4 * len(inside) - width
+        if over <= 0 or hi - over <= (inside[0][1] if inside else lo + 1):
+            marks = tuple((s - lo + len(lead), e - lo + len(lead)) for s, e in inside)
+            return Snippet(lead + text[lo:hi] + tail, marks)
+        hi -= over
 
 
 def _window(text: str, start: int, end: int, width: int) -> tuple[int, int]:

@@ -1,0 +1,50 @@
+"""The floor: the HTTP client alone fetching every feed, conditionally, parsing nothing.
+
+    python bench/feeds/floor.py BASE_URL FEEDS STATE_FILE
+
+Run as a whole process per round, start-up included, like `feedwatch poll`. ETags are kept
+in STATE_FILE between rounds. Prints one JSON line: requests, 304s, bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import zlib
+from pathlib import Path
+
+import httpx
+
+SHARDS = 8
+
+
+async def main(base: str, feeds: int, state_file: Path) -> None:
+    state = json.loads(state_file.read_text()) if state_file.exists() else {}
+    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
+    clients = [httpx.AsyncClient(limits=limits) for _ in range(SHARDS)]
+    gate = asyncio.Semaphore(64)
+    counts = {"requests": 0, "not_modified": 0, "bytes": 0}
+
+    async def one(path: str) -> None:
+        headers = {"if-none-match": state[path]} if path in state else {}
+        client = clients[zlib.crc32(path.encode()) % SHARDS]
+        async with gate:
+            response = await client.get(base + path, headers=headers)
+        counts["requests"] += 1
+        if response.status_code == 304:
+            counts["not_modified"] += 1
+        else:
+            counts["bytes"] += len(response.content)
+            state[path] = response.headers["etag"]
+
+    paths = [f"/feeds/{i}.{'atom' if i % 2 else 'rss'}" for i in range(feeds)]
+    await asyncio.gather(*(one(p) for p in paths))
+    for client in clients:
+        await client.aclose()
+    state_file.write_text(json.dumps(state))
+    print(json.dumps(counts))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), Path(sys.argv[3])))
