@@ -110,10 +110,15 @@ class App:
         feeds: Sequence[FeedSpec] | None = None,
         on_result: Callable[[PollResult], None] | None = None,
     ) -> list[PollResult]:
-        """One round over the given feeds (every configured feed when None), at once."""
+        """One round over the given feeds, at once; when None, every configured feed that has
+        not answered 410 Gone (a gone feed is polled only when named)."""
         chosen = list(feeds) if feeds is not None else list(self.config.feeds)
         states = {s.url: s for s in self.store.feed_states([f.url for f in chosen])}
-        pairs = [(spec, states[spec.url]) for spec in chosen]
+        pairs = [
+            (spec, states[spec.url])
+            for spec in chosen
+            if feeds is not None or not states[spec.url].gone
+        ]
         return await poll_feeds(self.poll_context, pairs, on_result)
 
     def due_feeds(self, limit: int, skip: Sequence[int]) -> list[tuple[FeedSpec, FeedState]]:

@@ -136,45 +136,76 @@ async def _read(url: str, response: httpx.Response, limit: int) -> bytes:
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise ResponseTooLarge(url, f"the body is {declared} bytes, over the {limit} byte limit")
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return await _inflate(url, response, limit)
-    # an encoding we did not ask for is decoded by httpx, still under the cap
-    identity = encoding in ("", "identity")
-    stream = response.aiter_raw() if identity else response.aiter_bytes()
-    chunks: list[bytes] = []
+    header = response.headers.get("content-encoding", "").lower()
+    codings = [c.strip() for c in header.split(",") if c.strip() not in ("", "identity")]
+    unknown = [c for c in codings if c not in _INFLATERS]
+    if unknown:  # we only ever ask for gzip and deflate
+        raise FetchError(url, f"unsupported content-encoding: {', '.join(unknown)}", False)
+    # Decoded here rather than by httpx, a bounded piece at a time, so a gzip bomb (even one
+    # wrapped in several layers) stops at the limit instead of inflating whole chunks first.
+    body = b""
     size = 0
-    async for chunk in stream:
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLarge(url, f"the body passed the {limit} byte limit")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _inflate(url: str, response: httpx.Response, limit: int) -> bytes:
-    # Decompressed here rather than by httpx, a bounded piece at a time: a gzip bomb stops at
-    # the cap instead of inflating a whole network chunk into memory first.
-    inflater = zlib.decompressobj(wbits=47)  # 32 + 15: a gzip or zlib header
     chunks: list[bytes] = []
-    size = 0
+    inflater = _Inflater(codings[-1], limit) if codings else None
     try:
         async for raw in response.aiter_raw():
-            data = raw
-            while data:
-                out = inflater.decompress(data, limit - size + 1)
-                size += len(out)
-                if size > limit:
-                    raise ResponseTooLarge(
-                        url, f"the decompressed body passed the {limit} byte limit"
-                    )
-                chunks.append(out)
-                data = inflater.unconsumed_tail
-            if inflater.eof:
+            out = inflater.feed(raw) if inflater else raw
+            size += len(out)
+            if size > limit:
+                raise ResponseTooLarge(url, f"the body passed the {limit} byte limit")
+            chunks.append(out)
+            if inflater is not None and inflater.done:
                 break
+        body = b"".join(chunks)
+        for coding in reversed(codings[:-1]):  # the outer layers were undone first
+            body = _Inflater(coding, limit).feed(body)
+    except _TooLarge as e:
+        raise ResponseTooLarge(url, f"the decompressed body passed the {limit} byte limit") from e
     except zlib.error as e:
         raise FetchError(url, f"cannot decode the body: {e}", transient=False) from e
-    return b"".join(chunks)
+    return body
+
+
+class _TooLarge(Exception):
+    pass
+
+
+_INFLATERS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+
+
+class _Inflater:
+    """One content coding undone in bounded steps; deflate with or without its zlib header
+    (servers send both)."""
+
+    def __init__(self, coding: str, limit: int) -> None:
+        self.coding = coding
+        self.limit = limit
+        self.size = 0
+        self.engine: zlib._Decompress | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.engine is not None and self.engine.eof
+
+    def feed(self, data: bytes) -> bytes:
+        if self.engine is None:
+            wbits = _INFLATERS[self.coding]
+            if wbits == 15 and len(data) >= 2 and not _zlib_header(data):
+                wbits = -15
+            self.engine = zlib.decompressobj(wbits=wbits)
+        out: list[bytes] = []
+        while data:
+            piece = self.engine.decompress(data, self.limit - self.size + 1)
+            self.size += len(piece)
+            if self.size > self.limit:
+                raise _TooLarge
+            out.append(piece)
+            data = self.engine.unconsumed_tail
+        return b"".join(out)
+
+
+def _zlib_header(data: bytes) -> bool:
+    return data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
 
 
 def _permanent_redirect(response: httpx.Response) -> str | None:

@@ -37,7 +37,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         document.get("version", "")
     ):
         raise ParseError(url, "not a feed: JSON without a JSON Feed version")
-    base = _text(document.get("feed_url")) or url
+    base = urljoin(url, _text(document.get("feed_url")) or url)
     items: list[ParsedItem] = []
     skipped = 0
     raw_items = document.get("items")

@@ -15,6 +15,13 @@ class _UtcFormatter(logging.Formatter):
         return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
 
 
+class _QuietScheduler(logging.Filter):
+    """A delivery pass asked to run again while it runs is expected, not worth a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in record.getMessage()
+
+
 def setup(verbosity: int) -> None:
     """-v shows every poll, -q only warnings and errors."""
     level = {-1: logging.WARNING, 0: logging.INFO}.get(verbosity, logging.DEBUG)
@@ -27,5 +34,8 @@ def setup(verbosity: int) -> None:
     root.setLevel(level)
     root.propagate = False
     # the scheduler's own chatter is noise at INFO; its warnings still show
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
-    logging.getLogger("apscheduler").addHandler(handler)
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.setLevel(max(level, logging.WARNING))
+    scheduler.handlers[:] = [handler]
+    scheduler.propagate = False
+    handler.addFilter(_QuietScheduler())

@@ -150,6 +150,7 @@ class FeedState:
     last_modified: str | None
     failures: int
     next_poll_at: datetime | None
+    gone: bool = False  # answered 410: no longer polled unless asked for by name
     poll_url: str | None = None  # where the feed moved (permanent redirect), if it did
     redirect_to: str | None = None  # a permanent redirect seen but not yet adopted
     redirect_seen: int = 0

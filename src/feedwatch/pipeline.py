@@ -16,7 +16,7 @@ from typing import Protocol
 
 from feedwatch.config import FeedSpec
 from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys, mark_story_copies
-from feedwatch.errors import FeedError, HTTPStatusError, StoreError
+from feedwatch.errors import FeedError, HTTPStatusError, ParseError, ResponseTooLarge, StoreError
 from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import (
     Decision,
@@ -90,7 +90,12 @@ class PollStore(Protocol):
         ...  # pragma: no cover
 
     def record_not_modified(
-        self, feed_id: int, now: datetime, next_poll_at: datetime, status: int = 304
+        self,
+        feed_id: int,
+        now: datetime,
+        next_poll_at: datetime,
+        status: int = 304,
+        redirect: tuple[str | None, int, str | None] = (None, 0, None),
     ) -> None:
         """A 304."""
         ...  # pragma: no cover
@@ -158,12 +163,21 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
         if fetched.not_modified:
             interval = polite_interval(spec.interval, state.interval_hint, fetched.max_age)
             next_at = next_poll_at(now, interval, 0, ctx.jitter())
-            ctx.store.record_not_modified(state.id, now, next_at)
+            ctx.store.record_not_modified(
+                state.id, now, next_at, redirect=_redirect(state, fetched)
+            )
             return PollResult(spec.url, not_modified=True, http_status=304)
-        parsed = parse_feed(fetched.body, fetched.final_url or state.address, fetched.content_type)
+        try:
+            parsed = parse_feed(
+                fetched.body, fetched.final_url or state.address, fetched.content_type
+            )
+        except ParseError as e:
+            return _record_failure(ctx, spec, state, e, fetched.status)
         interval = polite_interval(spec.interval, parsed.interval_hint, fetched.max_age)
         next_at = next_poll_at(now, interval, 0, ctx.jitter())
         return _save(ctx, spec, state, fetched, parsed, now, next_at)
+    except ResponseTooLarge as e:
+        return _record_failure(ctx, spec, state, e, 200)
     except FeedError as e:
         return _record_failure(ctx, spec, state, e)
     except StoreError as e:
@@ -240,10 +254,14 @@ def _redirect(state: FeedState, fetched: FetchResult) -> tuple[str | None, int, 
 
 
 def _record_failure(
-    ctx: PollContext, spec: FeedSpec, state: FeedState, error: FeedError
+    ctx: PollContext,
+    spec: FeedSpec,
+    state: FeedState,
+    error: FeedError,
+    http_status: int | None = None,
 ) -> PollResult:
     now = ctx.clock()
-    status = error.status if isinstance(error, HTTPStatusError) else None
+    status = error.status if isinstance(error, HTTPStatusError) else http_status
     retry_after = None
     if isinstance(error, HTTPStatusError):
         retry_after = parse_retry_after(error.retry_after, now)

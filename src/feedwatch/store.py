@@ -491,16 +491,22 @@ class Store:
 
     @_wrapped
     def record_not_modified(
-        self, feed_id: int, now: datetime, next_poll_at: datetime, status: int = 304
+        self,
+        feed_id: int,
+        now: datetime,
+        next_poll_at: datetime,
+        status: int = 304,
+        redirect: tuple[str | None, int, str | None] = (None, 0, None),
     ) -> None:
-        """A poll that found nothing new: health only, no items touched."""
+        """A poll that found nothing new: health and schedule only, no items touched."""
         self.db.execute(
             """
             UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
-                error = NULL, failing_since_at = NULL, failures = 0, next_poll_at = ?
+                error = NULL, failing_since_at = NULL, failures = 0, next_poll_at = ?,
+                redirect_to = ?, redirect_seen = ?, poll_url = coalesce(?, poll_url)
             WHERE id = ?
             """,
-            [ts(now), ts(now), status, ts(next_poll_at), feed_id],
+            [ts(now), ts(now), status, ts(next_poll_at), *redirect, feed_id],
         )
 
     @_wrapped
@@ -842,6 +848,7 @@ def _feed_state(row: dict[str, Any]) -> FeedState:
         last_modified=row["last_modified"],
         failures=row["failures"],
         next_poll_at=parse_ts(row["next_poll_at"]),
+        gone=bool(row["gone"]),
         poll_url=row["poll_url"],
         redirect_to=row["redirect_to"],
         redirect_seen=row["redirect_seen"],
