@@ -8,6 +8,8 @@ CONFIG ?= feeds.yaml
 LINTED := src tests $(wildcard bench)
 
 .PHONY: run test lint typecheck unit bench clean
+READER := .venv-reader/bin/python
+FEEDS ?= 1000
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,5 +40,14 @@ unit: $(DEV)  ## the fast, pure tests only
 test: lint typecheck  ## everything CI runs
 	$(BIN)/pytest
 
+$(READER):  ## the peer for the polling benchmark, in a venv of its own
+	$(PYTHON) -m venv .venv-reader
+	.venv-reader/bin/pip install -q 'reader==3.26' sgmllib3k
+
+bench: $(DEV) $(READER)  ## every benchmark; figures go in the README by hand
+	$(BIN)/python bench/bench_matching.py
+	$(BIN)/python bench/bench_stories.py --items 100000
+	$(BIN)/python bench/feeds/run.py --feeds $(FEEDS) --reader-python $(READER)
+
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-reader .mypy_cache .pytest_cache .ruff_cache
