@@ -17,10 +17,9 @@ from typing import Any
 from feedwatch import __version__, logs
 from feedwatch.app import App, open_store, utc_now
 from feedwatch.config import STDOUT_NOTIFIER, Config, FeedSpec, load, parse_duration
-from feedwatch.daemon import log_result
-from feedwatch.daemon import run as run_daemon
 from feedwatch.errors import ConfigError, DeliveryError, FeedwatchError
 from feedwatch.models import PollResult
+from feedwatch.pipeline import log_result
 from feedwatch.query import Node, QueryError, parse_query
 from feedwatch.render import json_line, table
 from feedwatch.search import Hit, find
@@ -215,6 +214,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
+    from feedwatch.daemon import run as run_daemon  # apscheduler only where it runs
+
     async def go() -> None:
         async with App(config) as app:
             await run_daemon(app)

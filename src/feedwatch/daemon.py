@@ -19,6 +19,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from feedwatch.app import App
 from feedwatch.config import FeedSpec
 from feedwatch.models import FeedState, PollResult
+from feedwatch.pipeline import log_result
 
 log = logging.getLogger("feedwatch.daemon")
 
@@ -27,20 +28,6 @@ DELIVER_TICK_SECONDS = 5.0
 INDEX_TICK_SECONDS = 60.0
 MAX_POLLS_IN_FLIGHT = 256
 STOP_GRACE_SECONDS = 5.0
-
-
-def log_result(result: PollResult) -> None:
-    """One line per poll: failures as warnings, news at INFO, nothing new at DEBUG."""
-    if result.error is not None:
-        log.warning("poll failed feed=%s error=%s", result.feed_url, result.error)
-    elif result.new_items or result.copies or result.alerts:
-        log.info(
-            "polled feed=%s new=%d copies=%d alerts=%d",
-            result.feed_url, result.new_items, result.copies, result.alerts,
-        )  # fmt: skip
-    else:
-        status = "not-modified" if result.not_modified else "unchanged"
-        log.debug("polled feed=%s %s", result.feed_url, status)
 
 
 class Daemon:

@@ -40,6 +40,20 @@ from feedwatch.timing import (
 log = logging.getLogger("feedwatch.poll")
 
 
+def log_result(result: PollResult) -> None:
+    """One line per poll: failures as warnings, news at INFO, nothing new at DEBUG."""
+    if result.error is not None:
+        log.warning("poll failed feed=%s error=%s", result.feed_url, result.error)
+    elif result.new_items or result.copies or result.alerts:
+        log.info(
+            "polled feed=%s new=%d copies=%d alerts=%d",
+            result.feed_url, result.new_items, result.copies, result.alerts,
+        )  # fmt: skip
+    else:
+        status = "not-modified" if result.not_modified else "unchanged"
+        log.debug("polled feed=%s %s", result.feed_url, status)
+
+
 class FetcherLike(Protocol):
     """What polling needs of the HTTP edge."""
 
