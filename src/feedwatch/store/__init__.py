@@ -1,9 +1,10 @@
-"""The SQLite database, through sqlite-utils: schema, migrations and use-case methods.
+"""The SQLite database, through sqlite-utils: use-case methods over the schema.
 
-Edge: the only module that touches SQLite. WAL mode lets the CLI read while the daemon
+Edge: the only package that touches SQLite. WAL mode lets the CLI read while the daemon
 writes; each polled feed is one transaction, holding its items, their alerts and the alerts'
 pending deliveries together (SPEC: alerts are written with their item). ``sqlite3.Error``
-becomes StoreError.
+becomes StoreError. The schema and its migrations are in schema.py, row conversions in
+records.py.
 """
 
 from __future__ import annotations
@@ -17,12 +18,9 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import sqlite_utils
-from sqlite_utils.migrations import Migrations
 
 from feedwatch.errors import StoreError
 from feedwatch.models import (
-    Alert,
-    AlertItem,
     Decision,
     Delivery,
     DeliveryOutcome,
@@ -30,170 +28,27 @@ from feedwatch.models import (
     FeedState,
     NewAlert,
     ParsedFeed,
-    Snippet,
     Verdict,
 )
+from feedwatch.store.records import (
+    ALERT_COLUMNS,
+    alert_from_row,
+    delivery_record,
+    feed_record,
+    feed_state,
+    iso,
+    item_record,
+    parse_ts,
+    snippets_from_json,
+    snippets_json,
+    ts,
+)
+from feedwatch.store.schema import SCHEMA_VERSION, migrations
 from feedwatch.text import fold
 
-SCHEMA_VERSION = 3
+__all__ = ["SCHEMA_VERSION", "Store", "item_record", "parse_ts", "ts"]
+
 _CHUNK = 500
-
-migrations = Migrations("feedwatch")
-
-
-def _run_script(db: sqlite_utils.Database, script: str) -> None:
-    # executescript() would commit the migration's transaction half-way: run statement by
-    # statement, joining pieces until SQLite calls them complete (trigger bodies hold ';')
-    pending = ""
-    for piece in script.split(";"):
-        pending += piece + ";"
-        if sqlite3.complete_statement(pending):
-            if pending.strip(" \n;"):
-                db.execute(pending)
-            pending = ""
-
-
-@migrations(name="0001_initial")
-def _initial(db: sqlite_utils.Database) -> None:
-    _run_script(
-        db,
-        """
-        CREATE TABLE feeds (
-            id INTEGER PRIMARY KEY,
-            url TEXT NOT NULL UNIQUE,          -- the address polled
-            name TEXT,                         -- the configured name
-            title TEXT,                        -- the feed's own title
-            site_url TEXT,
-            active INTEGER NOT NULL DEFAULT 1, -- 0 once the feed left feeds.yaml
-            interval_seconds REAL,
-            etag TEXT,
-            last_modified TEXT,
-            added_at TEXT NOT NULL,
-            last_polled_at TEXT,
-            last_success_at TEXT,
-            last_status INTEGER,
-            error TEXT,
-            failing_since_at TEXT,
-            failures INTEGER NOT NULL DEFAULT 0,
-            next_poll_at TEXT,
-            gone INTEGER NOT NULL DEFAULT 0,
-            poll_url TEXT,                     -- where a permanent redirect moved it
-            redirect_to TEXT,                  -- a permanent redirect seen, not yet adopted
-            redirect_seen INTEGER NOT NULL DEFAULT 0,
-            interval_hint INTEGER              -- seconds, from the feed's ttl or sy: tags
-        );
-        CREATE INDEX feeds_due ON feeds(active, gone, next_poll_at);
-        CREATE TABLE items (
-            id INTEGER PRIMARY KEY,
-            feed_id INTEGER NOT NULL REFERENCES feeds(id),
-            guid TEXT,
-            url TEXT,
-            title TEXT NOT NULL,
-            author TEXT,
-            published_at TEXT,
-            summary TEXT NOT NULL,
-            content TEXT NOT NULL,
-            first_seen_at TEXT NOT NULL,
-            copy_of INTEGER REFERENCES items(id),  -- the first copy of the same article
-            entry_key TEXT NOT NULL UNIQUE,
-            link_key TEXT,
-            content_key TEXT
-        );
-        CREATE INDEX items_link_key ON items(link_key) WHERE link_key IS NOT NULL;
-        CREATE INDEX items_content_key ON items(content_key) WHERE content_key IS NOT NULL;
-        CREATE INDEX items_feed ON items(feed_id);
-        CREATE INDEX items_first_seen ON items(first_seen_at);
-        CREATE TABLE alerts (
-            id TEXT PRIMARY KEY,
-            rule TEXT NOT NULL,
-            item_id INTEGER NOT NULL REFERENCES items(id),
-            keywords TEXT NOT NULL,            -- JSON list, in rule order
-            snippets TEXT NOT NULL DEFAULT '[]',  -- JSON [{"text", "marks": [[start, end]]}]
-            created_at TEXT NOT NULL,
-            UNIQUE (rule, item_id)
-        );
-        CREATE INDEX alerts_created ON alerts(created_at);
-        CREATE TABLE deliveries (
-            id INTEGER PRIMARY KEY,
-            alert_id TEXT NOT NULL REFERENCES alerts(id),
-            notifier TEXT NOT NULL,
-            status TEXT NOT NULL,              -- pending, sent, failed
-            attempts INTEGER NOT NULL DEFAULT 0,
-            next_attempt_at TEXT,
-            last_attempt_at TEXT,
-            sent_at TEXT,
-            last_error TEXT,
-            queued_at TEXT NOT NULL,           -- start of the retry window (give_up)
-            UNIQUE (alert_id, notifier)
-        );
-        CREATE INDEX deliveries_due ON deliveries(status, next_attempt_at);
-        CREATE TABLE notifiers (
-            name TEXT PRIMARY KEY,
-            failing_since_at TEXT,             -- NULL while it works
-            last_error TEXT,
-            last_failure_at TEXT,
-            last_success_at TEXT
-        );
-        """,
-    )
-
-
-@migrations(name="0002_search")
-def _search(db: sqlite_utils.Database) -> None:
-    # Full-text search over items (issue 5). The index holds the matcher's own folded form of
-    # each text (contentless: the text itself stays in items), so that it finds every item the
-    # matcher would (ß, ligatures, full-width letters fold alike); the matcher has the last word.
-    # New items are indexed in batches (refresh_search_index), not by a trigger on every
-    # insert: indexing is a third of the cost of storing an item, and only search needs it.
-    _run_script(
-        db,
-        """
-        CREATE VIRTUAL TABLE items_fts USING fts5(
-            title, summary, content, author,
-            content='', tokenize='unicode61 remove_diacritics 2'
-        );
-        CREATE TABLE search_index (
-            id INTEGER PRIMARY KEY CHECK (id = 1),
-            last_item_id INTEGER NOT NULL      -- items up to this id are in items_fts
-        );
-        INSERT INTO search_index (id, last_item_id) VALUES (1, 0);
-        CREATE INDEX items_published ON items(coalesce(published_at, first_seen_at));
-        """,
-    )
-
-
-@migrations(name="0003_stories")
-def _stories(db: sqlite_utils.Database) -> None:
-    # Story-level near-duplicates (issue 5): each original item's sampled shingle hashes.
-    _run_script(
-        db,
-        """
-        ALTER TABLE items ADD COLUMN sketch_size INTEGER NOT NULL DEFAULT 0;
-        CREATE TABLE story_hashes (
-            hash INTEGER NOT NULL,
-            item_id INTEGER NOT NULL REFERENCES items(id),
-            seen_at TEXT NOT NULL
-        );
-        CREATE INDEX story_hashes_hash ON story_hashes(hash, seen_at);
-        """,
-    )
-
-
-def ts(moment: datetime) -> str:
-    """A stored time: UTC, fixed width, so text order is time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_ts(value: str | None) -> datetime | None:
-    """A stored time back into an aware datetime."""
-    if value is None:
-        return None
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-
-
-def _iso(value: str | None) -> str | None:
-    return None if value is None else value[:19] + "Z"
-
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -282,7 +137,7 @@ class Store:
             for chunk in _chunks(list(urls)):
                 marks = ",".join("?" * len(chunk))
                 rows += self._rows(f"SELECT * FROM feeds WHERE url IN ({marks})", chunk)
-        return [_feed_state(row) for row in rows]
+        return [feed_state(row) for row in rows]
 
     def feeds_due(self, now: datetime, limit: int, skip: Iterable[int] = ()) -> list[FeedState]:
         """Active feeds whose next poll has come, never polled first, then oldest due."""
@@ -298,7 +153,7 @@ class Store:
             """,
             [ts(now), *skipped, limit],
         )
-        return [_feed_state(row) for row in rows]
+        return [feed_state(row) for row in rows]
 
     def next_due_at(self) -> datetime | None:
         """When the next active feed falls due."""
@@ -383,7 +238,7 @@ class Store:
                     "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, snippets, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [alert.id, alert.rule, row_ids[alert.item_index],
-                     json.dumps(list(alert.keywords)), _snippets_json(alert.snippets), ts(now)],
+                     json.dumps(list(alert.keywords)), snippets_json(alert.snippets), ts(now)],
                 )  # fmt: skip
                 if cursor.rowcount != 1:
                     continue
@@ -542,7 +397,7 @@ class Store:
         rows = self._rows(
             f"""
             SELECT d.id AS delivery_id, d.notifier, d.status, d.attempts, d.next_attempt_at,
-                d.last_error, d.queued_at, {_ALERT_COLUMNS}
+                d.last_error, d.queued_at, {ALERT_COLUMNS}
             FROM deliveries d JOIN alerts a ON a.id = d.alert_id
             JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
             WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND d.notifier IN ({marks})
@@ -554,7 +409,7 @@ class Store:
         return [
             Delivery(
                 id=row["delivery_id"],
-                alert=_alert(row),
+                alert=alert_from_row(row),
                 notifier=row["notifier"],
                 status=DeliveryStatus(row["status"]),
                 attempts=row["attempts"],
@@ -657,9 +512,9 @@ class Store:
                 {
                     "name": name,
                     "status": "failing" if failing_since else ("ok" if h else "new"),
-                    "failing_since": _iso(failing_since),
+                    "failing_since": iso(failing_since),
                     "error": h.get("last_error") if failing_since else None,
-                    "last_success": _iso(h.get("last_success_at")),
+                    "last_success": iso(h.get("last_success_at")),
                     "pending": counts.get("pending", 0),
                     "sent": counts.get("sent", 0),
                     "failed": counts.get("failed", 0),
@@ -714,7 +569,7 @@ class Store:
             """
         )
         gaps = self._mean_item_intervals()
-        return [_feed_record(row, gaps.get(row["id"])) for row in rows]
+        return [feed_record(row, gaps.get(row["id"])) for row in rows]
 
     def _mean_item_intervals(self, recent: int = 20) -> dict[int, float]:
         """Per feed, the mean time between its recent items' dates, in seconds."""
@@ -754,7 +609,7 @@ class Store:
         """The newest alerts with their deliveries, newest first."""
         rows = self._rows(
             f"""
-            SELECT {_ALERT_COLUMNS} FROM alerts a
+            SELECT {ALERT_COLUMNS} FROM alerts a
             JOIN items i ON i.id = a.item_id JOIN feeds f ON f.id = i.feed_id
             ORDER BY a.created_at DESC, a.rowid DESC LIMIT ?
             """,
@@ -770,130 +625,15 @@ class Store:
                     "id": row["alert_id"],
                     "rule": row["rule"],
                     "keywords": json.loads(row["keywords"]),
-                    "snippets": [s.marked() for s in _snippets(row["snippets"])],
-                    "created": _iso(row["created_at"]),
+                    "snippets": [s.marked() for s in snippets_from_json(row["snippets"])],
+                    "created": iso(row["created_at"]),
                     "item": {
                         "title": row["title"],
                         "url": row["url"],
-                        "published": _iso(row["published_at"] or row["first_seen_at"]),
+                        "published": iso(row["published_at"] or row["first_seen_at"]),
                         "feed": {"title": row["feed_title"], "url": row["feed_url"]},
                     },
-                    "deliveries": [_delivery_record(d) for d in deliveries],
+                    "deliveries": [delivery_record(d) for d in deliveries],
                 }
             )
         return records
-
-
-_ALERT_COLUMNS = """
-    a.id AS alert_id, a.rule, a.keywords, a.snippets, a.created_at, i.title, i.url, i.published_at,
-    i.first_seen_at, i.author, i.summary, i.content, coalesce(f.poll_url, f.url) AS feed_url,
-    coalesce(f.name, f.title, f.url) AS feed_title
-"""
-
-
-def _alert(row: dict[str, Any]) -> Alert:
-    published = parse_ts(row["published_at"] or row["first_seen_at"])
-    assert published is not None
-    created = parse_ts(row["created_at"])
-    assert created is not None
-    return Alert(
-        id=row["alert_id"],
-        rule=row["rule"],
-        keywords=tuple(json.loads(row["keywords"])),
-        created_at=created,
-        snippets=tuple(_snippets(row["snippets"])),
-        item=AlertItem(
-            title=row["title"],
-            url=row["url"],
-            published_at=published,
-            author=row["author"],
-            summary=row["summary"],
-            text=row["content"],
-            feed_title=row["feed_title"],
-            feed_url=row["feed_url"],
-        ),
-    )
-
-
-def item_record(row: dict[str, Any]) -> dict[str, Any]:
-    """SPEC: an item line of ``feedwatch items --json``."""
-    return {
-        "id": row["id"],
-        "title": row["title"],
-        "url": row["url"],
-        "published": _iso(row["published_at"] or row["first_seen_at"]),
-        "author": row["author"],
-        "summary": row["summary"],
-        "first_seen": _iso(row["first_seen_at"]),
-        "copy_of": row["copy_of"],
-        "story": row["copy_of"] or row["id"],
-        "feed": {"title": row["feed_title"], "url": row["feed_url"]},
-    }
-
-
-def _snippets_json(snippets: Sequence[Snippet]) -> str:
-    return json.dumps([{"text": s.text, "marks": [list(m) for m in s.marks]} for s in snippets])
-
-
-def _snippets(value: str | None) -> list[Snippet]:
-    pieces = json.loads(value or "[]")
-    return [Snippet(p["text"], tuple((m[0], m[1]) for m in p["marks"])) for p in pieces]
-
-
-def _feed_state(row: dict[str, Any]) -> FeedState:
-    return FeedState(
-        id=row["id"],
-        url=row["url"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        failures=row["failures"],
-        next_poll_at=parse_ts(row["next_poll_at"]),
-        gone=bool(row["gone"]),
-        poll_url=row["poll_url"],
-        redirect_to=row["redirect_to"],
-        redirect_seen=row["redirect_seen"],
-        interval_hint=row["interval_hint"],
-    )
-
-
-def feed_status(row: dict[str, Any]) -> str:
-    """SPEC: new (never polled), ok, failing, gone."""
-    if row["gone"]:
-        return "gone"
-    if row["last_polled_at"] is None:
-        return "new"
-    return "failing" if row["error"] else "ok"
-
-
-def _feed_record(row: dict[str, Any], mean_item_interval: float | None) -> dict[str, Any]:
-    backing_off = row["failures"] > 1 and not row["gone"]
-    return {
-        "url": row["poll_url"] or row["url"],
-        "configured_url": row["url"],
-        "name": row["name"] or row["title"],
-        "title": row["name"] or row["title"] or row["url"],
-        "status": feed_status(row),
-        "last_polled": _iso(row["last_polled_at"]),
-        "last_success": _iso(row["last_success_at"]),
-        "last_status": row["last_status"],
-        "error": row["error"],
-        "failing_since": _iso(row["failing_since_at"]),
-        "failures": row["failures"],
-        "backing_off_until": _iso(row["next_poll_at"]) if backing_off else None,
-        "items": row["item_count"],
-        "mean_item_interval": round(mean_item_interval) if mean_item_interval else None,
-        "next_poll": None if row["gone"] else _iso(row["next_poll_at"]),
-    }
-
-
-def _delivery_record(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": row["id"],
-        "notifier": row["notifier"],
-        "status": row["status"],
-        "attempts": row["attempts"],
-        "error": row["last_error"],
-        "last_attempt": _iso(row["last_attempt_at"]),
-        "next_attempt": _iso(row["next_attempt_at"]) if row["status"] == "pending" else None,
-        "sent": _iso(row["sent_at"]),
-    }
