@@ -89,8 +89,11 @@ def one_line(text: str) -> str:
 _COMBINING = re.compile("[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
+@functools.lru_cache(maxsize=512)
 def fold(text: str) -> str:
-    """The matching form: casefolded, accents removed, apostrophes unified, spaces collapsed."""
+    """The matching form: casefolded, accents removed, apostrophes unified, spaces collapsed.
+
+    Cached: matching, dedup and story sketches each fold the same item text in turn."""
     if text.isascii():
         return _SPACES.sub(" ", text.lower().replace("`", "'")).strip()
     decomposed = unicodedata.normalize("NFKD", text.casefold())
