@@ -238,10 +238,12 @@ def _chosen_feeds(config: Config, names: Sequence[str]) -> list[FeedSpec] | None
 
 def _poll(config: Config, args: argparse.Namespace) -> int:
     feeds = _chosen_feeds(config, args.feed)
+    progress = _Progress(len(feeds) if feeds is not None else len(config.feeds))
 
     async def go() -> list[PollResult]:
         async with App(config) as app:
-            results = await app.poll(feeds, on_result=_report)
+            results = await app.poll(feeds, on_result=progress.report)
+            progress.done()
             await app.deliver()
             return results
 
@@ -257,11 +259,46 @@ def _poll(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: PollResult) -> None:
-    if result.error is not None:
-        print(f"feedwatch: poll failed: {result.feed_url}: {result.error}", file=sys.stderr)
-    else:
-        log_result(result)
+class _Progress:
+    """A one-line progress bar on a terminal (issue 6); failures still get a line each."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.done_count = self.new = self.errors = 0
+        self.live = sys.stderr.isatty()
+        self.shown = False
+
+    def report(self, result: PollResult) -> None:
+        self.done_count += 1
+        self.new += result.new_items
+        self._clear()
+        if result.error is not None:
+            self.errors += 1
+            print(f"feedwatch: poll failed: {result.feed_url}: {result.error}", file=sys.stderr)
+        else:
+            log_result(result)
+        self._draw()
+
+    def _clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            self.shown = False
+
+    def _draw(self) -> None:
+        if not self.live:
+            return
+        width = 30
+        filled = width * self.done_count // max(1, self.total)
+        bar = "#" * filled + "." * (width - filled)
+        sys.stderr.write(
+            f"[{bar}] {self.done_count}/{self.total} feeds, {self.new} new items, "
+            f"{self.errors} errors"
+        )
+        sys.stderr.flush()
+        self.shown = True
+
+    def done(self) -> None:
+        self._clear()
 
 
 def _listing(
