@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from feedwatch.dedup import keys_for
-from feedwatch.models import Decision, ParsedItem, Verdict
+from feedwatch.models import Decision, ParsedItem, PollOutcome, Verdict
 from feedwatch.query import parse_query
 from feedwatch.search import find
 from feedwatch.store import Store
@@ -61,9 +61,8 @@ def main() -> None:
             keyed = [(i, keys_for("https://bench.example/feed", i)) for i in items]
             decisions = [Decision(i, k, Verdict.NEW) for i, k in keyed if k]
             sketches = {n: sketch(d.item.text) for n, d in enumerate(decisions)}
-            store.save_poll(feed_id, now, status=200, etag=None, last_modified=None,
-                            parsed=None, decisions=decisions, alerts=[], next_poll_at=now,
-                            sketches=sketches)  # fmt: skip
+            store.save_poll(PollOutcome(feed_id, now, 200, None, None, None, decisions, [], now,
+                                        sketches=sketches))  # fmt: skip
             stored += items
         loaded = time.perf_counter() - start
         size = Path(folder, "bench.db").stat().st_size

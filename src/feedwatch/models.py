@@ -7,6 +7,7 @@ work beyond small derived properties.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -160,6 +161,38 @@ class FeedState:
     def address(self) -> str:
         """The URL to poll: the configured one, or where it permanently moved."""
         return self.poll_url or self.url
+
+
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """A permanent redirect seen on a poll: where to, how many polls in a row, and the URL to
+    poll from now on once it is adopted."""
+
+    target: str | None = None
+    seen: int = 0
+    adopt: str | None = None
+
+
+NO_REDIRECT = Redirect()
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    """Everything one successful poll stores, in one transaction."""
+
+    feed_id: int
+    now: datetime
+    status: int
+    etag: str | None
+    last_modified: str | None
+    parsed: ParsedFeed | None
+    decisions: Sequence[Decision]
+    alerts: Sequence[NewAlert]
+    next_poll_at: datetime
+    # a delivery is due at once, or at its notifier's digest closing time
+    first_attempt_at: Mapping[str, datetime] = field(default_factory=dict)
+    redirect: Redirect = field(default_factory=Redirect)
+    sketches: Mapping[int, Sequence[int]] = field(default_factory=dict)  # by decision index
 
 
 @dataclass(frozen=True, slots=True)

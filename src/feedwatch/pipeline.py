@@ -19,12 +19,15 @@ from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys, mark_stor
 from feedwatch.errors import FeedError, HTTPStatusError, ParseError, ResponseTooLarge, StoreError
 from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import (
+    NO_REDIRECT,
     Decision,
     FeedState,
     FetchResult,
     NewAlert,
     ParsedFeed,
+    PollOutcome,
     PollResult,
+    Redirect,
     Verdict,
 )
 from feedwatch.parse import parse_feed
@@ -78,22 +81,7 @@ class PollStore(Protocol):
         """Stored entry keys, and the first item of each stored link or content key."""
         ...  # pragma: no cover
 
-    def save_poll(
-        self,
-        feed_id: int,
-        now: datetime,
-        *,
-        status: int,
-        etag: str | None,
-        last_modified: str | None,
-        parsed: ParsedFeed | None,
-        decisions: Sequence[Decision],
-        alerts: Sequence[NewAlert],
-        next_poll_at: datetime,
-        first_attempt_at: Mapping[str, datetime] | None = None,
-        redirect: tuple[str | None, int, str | None] = (None, 0, None),
-        sketches: Mapping[int, Sequence[int]] | None = None,
-    ) -> None:
+    def save_poll(self, poll: PollOutcome) -> None:
         """One transaction for a successful poll."""
         ...  # pragma: no cover
 
@@ -109,7 +97,7 @@ class PollStore(Protocol):
         now: datetime,
         next_poll_at: datetime,
         status: int = 304,
-        redirect: tuple[str | None, int, str | None] = (None, 0, None),
+        redirect: Redirect = NO_REDIRECT,
     ) -> None:
         """A 304."""
         ...  # pragma: no cover
@@ -216,18 +204,20 @@ def _save(
     feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)
     alerts = decide_alerts(decisions, ctx.matcher, ctx.routes, feed)
     ctx.store.save_poll(
-        state.id,
-        now,
-        status=fetched.status,
-        etag=fetched.etag,
-        last_modified=fetched.last_modified,
-        parsed=parsed,
-        decisions=decisions,
-        alerts=alerts,
-        next_poll_at=next_at,
-        first_attempt_at={name: digest_due_at(now, p) for name, p in ctx.digests.items()},
-        redirect=_redirect(state, fetched),
-        sketches=sketches,
+        PollOutcome(
+            feed_id=state.id,
+            now=now,
+            status=fetched.status,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
+            parsed=parsed,
+            decisions=decisions,
+            alerts=alerts,
+            next_poll_at=next_at,
+            first_attempt_at={name: digest_due_at(now, p) for name, p in ctx.digests.items()},
+            redirect=_redirect(state, fetched),
+            sketches=sketches,
+        )
     )
     new = sum(1 for d in decisions if d.verdict is Verdict.NEW)
     copies = sum(1 for d in decisions if d.verdict is Verdict.COPY)
@@ -257,14 +247,14 @@ def _find_stories(
     return mark_story_copies(decisions, stored, within), originals
 
 
-def _redirect(state: FeedState, fetched: FetchResult) -> tuple[str | None, int, str | None]:
+def _redirect(state: FeedState, fetched: FetchResult) -> Redirect:
     target, seen, adopt = adopt_redirect(
         state.redirect_to, state.redirect_seen, fetched.permanent_redirect
     )
     if not adopt or target == state.poll_url:
-        return target, seen, None
+        return Redirect(target, seen)
     log.warning("feed moved feed=%s to=%s (permanent redirect seen twice)", state.url, target)
-    return None, 0, target
+    return Redirect(adopt=target)
 
 
 def _record_failure(

@@ -20,6 +20,7 @@ from feedwatch.models import (
     NewAlert,
     ParsedFeed,
     ParsedItem,
+    PollOutcome,
     Verdict,
 )
 from feedwatch.store import SCHEMA_VERSION, Store
@@ -99,15 +100,17 @@ def save(
     title: str | None = "Feed title",
 ) -> None:
     store.save_poll(
-        feed_id(store, url),
-        now,
-        status=200,
-        etag='"e1"',
-        last_modified="Fri, 01 Mar 2024 11:00:00 GMT",
-        parsed=ParsedFeed(title=title, link="https://news.example.org/", items=()),
-        decisions=decisions,
-        alerts=alerts,
-        next_poll_at=now + HOUR,
+        PollOutcome(
+            feed_id=feed_id(store, url),
+            now=now,
+            status=200,
+            etag='"e1"',
+            last_modified="Fri, 01 Mar 2024 11:00:00 GMT",
+            parsed=ParsedFeed(title=title, link="https://news.example.org/", items=()),
+            decisions=decisions,
+            alerts=alerts,
+            next_poll_at=now + HOUR,
+        )
     )
 
 

@@ -21,13 +21,14 @@ import sqlite_utils
 
 from feedwatch.errors import StoreError
 from feedwatch.models import (
+    NO_REDIRECT,
     Decision,
     Delivery,
     DeliveryOutcome,
     DeliveryStatus,
     FeedState,
-    NewAlert,
-    ParsedFeed,
+    PollOutcome,
+    Redirect,
     Verdict,
 )
 from feedwatch.store.records import (
@@ -192,30 +193,10 @@ class Store:
                     articles.setdefault(row["k"], row["original"])
         return seen, articles
 
-    def save_poll(
-        self,
-        feed_id: int,
-        now: datetime,
-        *,
-        status: int,
-        etag: str | None,
-        last_modified: str | None,
-        parsed: ParsedFeed | None,
-        decisions: Sequence[Decision],
-        alerts: Sequence[NewAlert],
-        next_poll_at: datetime,
-        first_attempt_at: Mapping[str, datetime] | None = None,
-        redirect: tuple[str | None, int, str | None] = (None, 0, None),
-        sketches: Mapping[int, Sequence[int]] | None = None,
-    ) -> None:
+    def save_poll(self, poll: PollOutcome) -> None:
         """One successful poll in one transaction: feed health, items, alerts, deliveries,
-        and the story sketches of the new items (by their index in ``decisions``).
-
-        ``redirect`` is (permanent redirect seen, times in a row, URL to poll from now on).
-
-        A delivery is first due at once, or at ``first_attempt_at[notifier]`` (a digest's
-        closing time)."""
-        first_at = first_attempt_at or {}
+        and the story sketches of the new items."""
+        parsed, redirect = poll.parsed, poll.redirect
         with self._atomic():
             self.db.execute(
                 """
@@ -228,15 +209,16 @@ class Store:
                 WHERE id = ?
                 """,
                 [
-                    ts(now), ts(now), status, etag, last_modified, ts(next_poll_at),
-                    parsed.title if parsed else None, parsed.link if parsed else None,
-                    parsed.interval_hint if parsed else None, redirect[0], redirect[1],
-                    redirect[2], feed_id,
+                    ts(poll.now), ts(poll.now), poll.status, poll.etag, poll.last_modified,
+                    ts(poll.next_poll_at), parsed.title if parsed else None,
+                    parsed.link if parsed else None, parsed.interval_hint if parsed else None,
+                    redirect.target, redirect.seen, redirect.adopt, poll.feed_id,
                 ],
             )  # fmt: skip
-            row_ids = self._insert_items(feed_id, now, decisions)
-            self._insert_sketches(row_ids, sketches or {}, now)
-            for alert in alerts:
+            now, first_at = poll.now, poll.first_attempt_at
+            row_ids = self._insert_items(poll.feed_id, now, poll.decisions)
+            self._insert_sketches(row_ids, poll.sketches, now)
+            for alert in poll.alerts:
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, snippets, "
                     "created_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -354,7 +336,7 @@ class Store:
         now: datetime,
         next_poll_at: datetime,
         status: int = 304,
-        redirect: tuple[str | None, int, str | None] = (None, 0, None),
+        redirect: Redirect = NO_REDIRECT,
     ) -> None:
         """A poll that found nothing new: health and schedule only, no items touched."""
         self.db.execute(
@@ -364,7 +346,16 @@ class Store:
                 redirect_to = ?, redirect_seen = ?, poll_url = coalesce(?, poll_url)
             WHERE id = ?
             """,
-            [ts(now), ts(now), status, ts(next_poll_at), *redirect, feed_id],
+            [
+                ts(now),
+                ts(now),
+                status,
+                ts(next_poll_at),
+                redirect.target,
+                redirect.seen,
+                redirect.adopt,
+                feed_id,
+            ],
         )
 
     @_wrapped
