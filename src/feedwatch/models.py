@@ -271,4 +271,3 @@ class DeliveryOutcome:
     status: DeliveryStatus
     error: str | None = None
     next_attempt_at: datetime | None = None
-    extra: dict[str, str] = field(default_factory=dict)

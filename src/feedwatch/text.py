@@ -7,7 +7,6 @@ attributes never counts, and script and style contents are dropped (issue 2, poi
 from __future__ import annotations
 
 import functools
-import html
 import re
 import unicodedata
 from html.parser import HTMLParser
@@ -166,11 +165,6 @@ def _window(text: str, start: int, end: int, width: int) -> tuple[int, int]:
         space = text.rfind(" ", end, hi)
         hi = space if space > end else hi
     return lo, hi
-
-
-def unescape(text: str) -> str:
-    """Entities decoded, nothing else touched."""
-    return html.unescape(text)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -12,7 +12,6 @@ from feedwatch.text import (
     one_line,
     snippets,
     truncate,
-    unescape,
 )
 
 
@@ -80,10 +79,6 @@ def test_fold(text: str, expected: str) -> None:
 )
 def test_one_line(text: str, expected: str) -> None:
     assert one_line(text) == expected
-
-
-def test_unescape_touches_only_entities() -> None:
-    assert unescape("<b>Tom &amp; Jerry</b>") == "<b>Tom & Jerry</b>"
 
 
 @pytest.mark.parametrize(

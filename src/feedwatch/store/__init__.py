@@ -159,16 +159,6 @@ class Store:
         )
         return [feed_state(row) for row in rows]
 
-    def next_due_at(self) -> datetime | None:
-        """When the next active feed falls due."""
-        rows = self._rows(
-            "SELECT min(coalesce(next_poll_at, '')) AS at FROM feeds WHERE active = 1 AND gone = 0"
-        )
-        value = rows[0]["at"] if rows else None
-        if value is None:
-            return None
-        return datetime.min.replace(tzinfo=UTC) if value == "" else parse_ts(value)
-
     # -- polling -------------------------------------------------------------------------------
 
     def known(
