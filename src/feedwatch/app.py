@@ -119,7 +119,8 @@ class App:
             for spec in chosen
             if feeds is not None or not states[spec.url].gone
         ]
-        return await poll_feeds(self.poll_context, pairs, on_result)
+        with self.store.batch():
+            return await poll_feeds(self.poll_context, pairs, on_result)
 
     def due_feeds(self, limit: int, skip: Sequence[int]) -> list[tuple[FeedSpec, FeedState]]:
         """Feeds whose next poll has come, with their configuration."""

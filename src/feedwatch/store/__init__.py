@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -73,11 +74,21 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + _CHUNK]
 
 
+# How long a batch's transaction stays open: one commit per poll rewrote every index page
+# the poll touched (story hashes land all over their index) and took a third of a first
+# round; one a second writes each page once for many feeds.
+BATCH_SECONDS = 1.0
+
+
 class Store:
-    """The database file, migrated on open; every method is one short transaction or read."""
+    """The database file, migrated on open; every method is one short transaction or read,
+    except that inside ``batch()`` the writes of polls share a transaction of about a
+    second."""
 
     def __init__(self, path: Path, readonly: bool = False) -> None:
         self.path = path
+        self._batching = 0
+        self._batch_began = 0.0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
@@ -96,14 +107,55 @@ class Store:
             raise StoreError(f"cannot open the database {path}: {e}") from e
 
     def close(self) -> None:
-        """Close the connection."""
+        """Commit what a batch holds and close the connection."""
+        self.flush()
         self.db.conn.close()
 
     @contextmanager
-    def _atomic(self) -> Iterator[None]:
+    def batch(self) -> Iterator[None]:
+        """Let the polls' writes (save_poll, record_not_modified, record_failure) share
+        transactions, committed about every BATCH_SECONDS, before any other write, and on
+        leaving the block. Each poll is still all or nothing (a savepoint); a crash loses at
+        most the last second of polls, which are then polled again."""
+        self._batching += 1
         try:
+            yield
+        finally:
+            self._batching -= 1
+            if not self._batching:
+                self.flush()
+
+    @_wrapped
+    def flush(self) -> None:
+        """Commit the open batch, if any."""
+        if self.db.conn.in_transaction:
+            self.db.execute("COMMIT")
+
+    @contextmanager
+    def _atomic(self) -> Iterator[None]:
+        """A transaction of its own, committed on leaving, after the open batch: a delivery
+        is claimed and recorded durably, and only once its alert is committed."""
+        try:
+            self.flush()
             with self.db.atomic():
                 yield
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}") from e
+
+    @contextmanager
+    def _poll_write(self) -> Iterator[None]:
+        if not self._batching:
+            with self._atomic():
+                yield
+            return
+        try:
+            if not self.db.conn.in_transaction:
+                self.db.execute("BEGIN")
+                self._batch_began = time.monotonic()
+            with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
+                yield
+            if time.monotonic() - self._batch_began >= BATCH_SECONDS:
+                self.db.execute("COMMIT")
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}") from e
 
@@ -187,7 +239,7 @@ class Store:
         """One successful poll in one transaction: feed health, items, alerts, deliveries,
         and the story sketches of the new items."""
         parsed, redirect = poll.parsed, poll.redirect
-        with self._atomic():
+        with self._poll_write():
             self.db.execute(
                 """
                 UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
@@ -259,7 +311,7 @@ class Store:
     def _insert_sketches(
         self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
     ) -> None:
-        seen_at = ts(now)
+        seen_at = int(now.timestamp())
         rows = []
         sizes = []
         for index, hashes in sketches.items():
@@ -274,7 +326,7 @@ class Store:
     @_wrapped
     def refresh_search_index(self) -> int:
         """Add the items stored since the last call to the full-text index; how many."""
-        with self.db.atomic():
+        with self._atomic():
             (last,) = self.db.execute("SELECT last_item_id FROM search_index").fetchone()
             (newest,) = self.db.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()
             if newest <= last:
@@ -309,7 +361,7 @@ class Store:
                 "SELECT h.hash, h.item_id, i.sketch_size FROM story_hashes h "
                 f"JOIN items i ON i.id = h.item_id WHERE h.hash IN ({marks}) AND h.seen_at >= ?"
             )
-            for row in self._rows(sql, [*chunk, ts(since)]):
+            for row in self._rows(sql, [*chunk, int(since.timestamp())]):
                 sizes[row["item_id"]] = row["sketch_size"]
                 for index in owners[row["hash"]]:
                     per_item = shared.setdefault(index, {})
@@ -329,24 +381,25 @@ class Store:
         redirect: Redirect = NO_REDIRECT,
     ) -> None:
         """A poll that found nothing new: health and schedule only, no items touched."""
-        self.db.execute(
-            """
-            UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
-                error = NULL, failing_since_at = NULL, failures = 0, next_poll_at = ?,
-                redirect_to = ?, redirect_seen = ?, poll_url = coalesce(?, poll_url)
-            WHERE id = ?
-            """,
-            [
-                ts(now),
-                ts(now),
-                status,
-                ts(next_poll_at),
-                redirect.target,
-                redirect.seen,
-                redirect.adopt,
-                feed_id,
-            ],
-        )
+        with self._poll_write():
+            self.db.execute(
+                """
+                UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
+                    error = NULL, failing_since_at = NULL, failures = 0, next_poll_at = ?,
+                    redirect_to = ?, redirect_seen = ?, poll_url = coalesce(?, poll_url)
+                WHERE id = ?
+                """,
+                [
+                    ts(now),
+                    ts(now),
+                    status,
+                    ts(next_poll_at),
+                    redirect.target,
+                    redirect.seen,
+                    redirect.adopt,
+                    feed_id,
+                ],
+            )
 
     @_wrapped
     def record_failure(
@@ -359,15 +412,16 @@ class Store:
         gone: bool = False,
     ) -> None:
         """A failed poll: the error, since when it fails, and when to try again."""
-        self.db.execute(
-            """
-            UPDATE feeds SET last_polled_at = ?, last_status = ?, error = ?,
-                failing_since_at = coalesce(failing_since_at, ?), failures = failures + 1,
-                next_poll_at = ?, gone = ?
-            WHERE id = ?
-            """,
-            [ts(now), status, error, ts(now), ts(next_poll_at), int(gone), feed_id],
-        )
+        with self._poll_write():
+            self.db.execute(
+                """
+                UPDATE feeds SET last_polled_at = ?, last_status = ?, error = ?,
+                    failing_since_at = coalesce(failing_since_at, ?), failures = failures + 1,
+                    next_poll_at = ?, gone = ?
+                WHERE id = ?
+                """,
+                [ts(now), status, error, ts(now), ts(next_poll_at), int(gone), feed_id],
+            )
 
     # -- deliveries ----------------------------------------------------------------------------
 
@@ -411,40 +465,45 @@ class Store:
         The attempt is counted now and the delivery hidden until ``lease_until``, so a process
         killed mid-send leaves it to be retried once the lease runs out.
         """
-        cursor = self.db.execute(
-            """
-            UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?
-            WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
-            """,
-            [ts(now), ts(lease_until), delivery_id, ts(now)],
-        )
-        return cursor.rowcount == 1
+        with self._atomic():
+            cursor = self.db.execute(
+                """
+                UPDATE deliveries SET attempts = attempts + 1, last_attempt_at = ?,
+                    next_attempt_at = ?
+                WHERE id = ? AND status = 'pending' AND next_attempt_at <= ?
+                """,
+                [ts(now), ts(lease_until), delivery_id, ts(now)],
+            )
+            return cursor.rowcount == 1
 
     @_wrapped
     def record_attempt(self, outcome: DeliveryOutcome, now: datetime) -> None:
         """The result of a claimed attempt: sent, pending again with a time, or failed."""
-        if outcome.status is DeliveryStatus.SENT:
+        with self._atomic():
+            if outcome.status is DeliveryStatus.SENT:
+                self.db.execute(
+                    "UPDATE deliveries SET status = 'sent', sent_at = ?, next_attempt_at = NULL "
+                    "WHERE id = ?",
+                    [ts(now), outcome.delivery_id],
+                )
+                return
+            next_at = ts(outcome.next_attempt_at) if outcome.next_attempt_at else None
             self.db.execute(
-                "UPDATE deliveries SET status = 'sent', sent_at = ?, next_attempt_at = NULL "
+                "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ? "
                 "WHERE id = ?",
-                [ts(now), outcome.delivery_id],
+                [outcome.status.value, outcome.error, next_at, outcome.delivery_id],
             )
-            return
-        next_at = ts(outcome.next_attempt_at) if outcome.next_attempt_at else None
-        self.db.execute(
-            "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ? WHERE id = ?",
-            [outcome.status.value, outcome.error, next_at, outcome.delivery_id],
-        )
 
     @_wrapped
     def requeue(self, alert_id: str, now: datetime) -> int:
         """Queue an alert's failed deliveries again, due now, with a fresh retry window."""
-        cursor = self.db.execute(
-            "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, queued_at = ? "
-            "WHERE alert_id = ? AND status = 'failed'",
-            [ts(now), ts(now), alert_id],
-        )
-        return cursor.rowcount
+        with self._atomic():
+            cursor = self.db.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, queued_at = ? "
+                "WHERE alert_id = ? AND status = 'failed'",
+                [ts(now), ts(now), alert_id],
+            )
+            return cursor.rowcount
 
     @_wrapped
     def has_alert(self, alert_id: str) -> bool:
@@ -456,26 +515,27 @@ class Store:
     def note_notifier(self, name: str, now: datetime, error: str | None) -> bool:
         """Record whether a notifier's last attempt worked; True when that changed its state
         (it began failing, or it recovered), so the log says so once, not on every retry."""
-        row = self.db.execute(
-            "SELECT failing_since_at FROM notifiers WHERE name = ?", [name]
-        ).fetchone()
-        was_failing = row is not None and row[0] is not None
-        if error is None:
+        with self._atomic():
+            row = self.db.execute(
+                "SELECT failing_since_at FROM notifiers WHERE name = ?", [name]
+            ).fetchone()
+            was_failing = row is not None and row[0] is not None
+            if error is None:
+                self.db.execute(
+                    "INSERT INTO notifiers (name, last_success_at) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET last_success_at = excluded.last_success_at, "
+                    "failing_since_at = NULL",
+                    [name, ts(now)],
+                )
+                return was_failing
             self.db.execute(
-                "INSERT INTO notifiers (name, last_success_at) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET last_success_at = excluded.last_success_at, "
-                "failing_since_at = NULL",
-                [name, ts(now)],
+                "INSERT INTO notifiers (name, failing_since_at, last_error, last_failure_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
+                "failing_since_at = coalesce(failing_since_at, excluded.failing_since_at), "
+                "last_error = excluded.last_error, last_failure_at = excluded.last_failure_at",
+                [name, ts(now), error, ts(now)],
             )
-            return was_failing
-        self.db.execute(
-            "INSERT INTO notifiers (name, failing_since_at, last_error, last_failure_at) "
-            "VALUES (?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
-            "failing_since_at = coalesce(failing_since_at, excluded.failing_since_at), "
-            "last_error = excluded.last_error, last_failure_at = excluded.last_failure_at",
-            [name, ts(now), error, ts(now)],
-        )
-        return not was_failing
+            return not was_failing
 
     def list_notifiers(self, names: Sequence[str]) -> list[dict[str, Any]]:
         """Each configured notifier's health and how many deliveries wait or failed."""
