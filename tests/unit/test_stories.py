@@ -6,9 +6,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedwatch.stories import best_story, similarity, sketch, stories_within
-from feedwatch.text import html_to_text
+from feedwatch.text import fold, html_to_text
 from harness.article import load_article
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "stories" / "pairs.jsonl"
@@ -67,3 +69,38 @@ def test_stories_within_a_batch_point_to_the_first_copy() -> None:
     teaser = sketch(TEASER)
     other = sketch(" ".join(reversed(ARTICLE.split())))
     assert stories_within({0: full, 1: other, 2: teaser}) == {2: 0}
+
+
+def _reference_sketch(text: str) -> tuple[int, ...]:
+    """The sketch as first written, one shingle at a time: the stored hashes of earlier
+    versions must keep matching."""
+    import hashlib
+    import re
+
+    mask = (1 << 64) - 1
+    k1, k2, k3 = 0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9
+    h = [
+        int.from_bytes(hashlib.blake2b(w.encode(), digest_size=8).digest(), "big")
+        for w in re.findall(r"\w+", fold(text))
+    ]
+    mixed = (
+        ((a * k1) ^ (b * k2) ^ (c * k3) ^ d) & mask
+        for a, b, c, d in zip(h, h[1:], h[2:], h[3:], strict=False)
+    )
+    sampled = {v - (1 << 64) if v >= 1 << 63 else v for v in mixed if (v >> 32) % 6 == 0}
+    return tuple(sorted(sampled)) if len(sampled) >= 3 else ()
+
+
+WORDS = ["the", "Peru", "mining", "Canadá", "über", "x_y", "42", "l’été", "日本語", "a-b", "c'd"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(WORDS) | st.text(max_size=6), max_size=80))
+def test_sketch_matches_the_reference_one_shingle_at_a_time(words: list[str]) -> None:
+    text = " ".join(words)
+    assert sketch(text) == _reference_sketch(text)
+
+
+def test_sketch_matches_the_reference_on_the_article() -> None:
+    assert sketch(ARTICLE) == _reference_sketch(ARTICLE)
+    assert len(sketch(ARTICLE)) > 10
