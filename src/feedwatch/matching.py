@@ -76,19 +76,20 @@ class _FieldIndex:
 
     def _find(self, folded: str, found: set[Key]) -> None:
         tokens = _WORD.findall(folded)
-        by_first, prefixes, lengths = self.by_first, self.prefixes, sorted(self.prefix_lengths)
-        for i, token in enumerate(tokens):
-            candidates = by_first.get(token)
-            if candidates is not None:
-                for phrase, prefix, key in candidates:
-                    if key not in found and _phrase_at(tokens, i, phrase, prefix):
-                        found.add(key)
-            for n in lengths:
-                if n > len(token):
-                    break
-                keys = prefixes.get(token[:n])
-                if keys is not None:
-                    found.update(keys)
+        distinct = set(tokens)
+        # set intersections run in C: only the words that start some term are walked
+        firsts = distinct.intersection(self.by_first)
+        if firsts:
+            by_first = self.by_first
+            for i, token in enumerate(tokens):
+                if token in firsts:
+                    for phrase, prefix, key in by_first[token]:
+                        if key not in found and _phrase_at(tokens, i, phrase, prefix):
+                            found.add(key)
+        prefixes = self.prefixes
+        for n in self.prefix_lengths:
+            for start in {t[:n] for t in distinct if len(t) >= n}.intersection(prefixes):
+                found.update(prefixes[start])
         for substring, key in self.substrings:
             if substring in folded:
                 found.add(key)
