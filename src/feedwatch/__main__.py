@@ -2,4 +2,5 @@
 
 from feedwatch.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # worker processes (workers.py) import this module as __mp_main__
+    raise SystemExit(main())

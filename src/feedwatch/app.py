@@ -24,6 +24,7 @@ from feedwatch.models import Alert, AlertItem, DeliveryOutcome, FeedState, PollR
 from feedwatch.notify import EmailNotifier, Notifier, StdoutNotifier, WebhookNotifier
 from feedwatch.pipeline import PollContext, poll_feed, poll_feeds
 from feedwatch.store import Store
+from feedwatch.workers import Preparer
 
 log = logging.getLogger("feedwatch")
 
@@ -54,6 +55,7 @@ class App:
         self.jitter = jitter
         self.specs = {feed.url: feed for feed in config.feeds}
         self.matcher = Matcher(config.alerts)
+        self.preparer = Preparer(self.matcher, {rule.name: rule.notify for rule in config.alerts})
         self.store: Store
         self.fetcher: Fetcher
         self._webhook_client: httpx.AsyncClient
@@ -74,6 +76,7 @@ class App:
     ) -> None:
         await self.fetcher.aclose()
         await self._webhook_client.aclose()
+        self.preparer.close()
         self.store.close()
 
     def _build_routes(self) -> dict[str, Route]:
@@ -103,6 +106,7 @@ class App:
             clock=self.clock,
             jitter=self.jitter,
             digests={name: r.digest for name, r in self.routes.items() if r.digest is not None},
+            preparer=self.preparer,
         )
 
     async def poll(

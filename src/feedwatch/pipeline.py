@@ -15,22 +15,21 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from feedwatch.config import FeedSpec
-from feedwatch.dedup import alert_id, classify, keys_for, lookup_keys, mark_story_copies
+from feedwatch.dedup import classify, lookup_keys, mark_story_copies
 from feedwatch.errors import FeedError, HTTPStatusError, ParseError, ResponseTooLarge, StoreError
-from feedwatch.matching import Matcher, item_snippets
+from feedwatch.matching import Matcher
 from feedwatch.models import (
     NO_REDIRECT,
     Decision,
     FeedState,
     FetchResult,
     NewAlert,
-    ParsedFeed,
     PollOutcome,
     PollResult,
     Redirect,
     Verdict,
 )
-from feedwatch.parse import parse_feed
+from feedwatch.prepare import FeedJob, PreparedFeed, item_alerts, prepare
 from feedwatch.stories import WINDOW_DAYS, best_story, sketch, stories_within
 from feedwatch.timing import (
     adopt_redirect,
@@ -72,8 +71,20 @@ class FetcherLike(Protocol):
         ...  # pragma: no cover
 
 
+class PreparerLike(Protocol):
+    """Runs prepare() somewhere: on the loop, or in worker processes (workers.py)."""
+
+    async def prepare(self, job: FeedJob) -> PreparedFeed:
+        """The prepared feed; raises ParseError when the body is not a feed."""
+        ...  # pragma: no cover
+
+
 class PollStore(Protocol):
     """What polling needs of the database."""
+
+    def recent_entry_keys(self, feed_id: int) -> frozenset[str]:
+        """The entry keys of the feed's latest items."""
+        ...  # pragma: no cover
 
     def known(
         self, entry_keys: Sequence[str], shared_keys: Sequence[str]
@@ -126,6 +137,13 @@ class PollContext:
     clock: Callable[[], datetime]
     jitter: Callable[[], float]
     digests: Mapping[str, timedelta] = field(default_factory=dict)  # notifier -> period
+    preparer: PreparerLike | None = None  # None: prepared on the loop
+
+    async def prepare(self, job: FeedJob) -> PreparedFeed:
+        """Parse, key, sketch and match a fetched body (prepare.py)."""
+        if self.preparer is None:
+            return prepare(job, self.matcher, self.routes)
+        return await self.preparer.prepare(job)
 
 
 def decide_alerts(
@@ -136,23 +154,12 @@ def decide_alerts(
 ) -> list[NewAlert]:
     """Alerts for the items that are new; copies and entries seen before never alert (SPEC).
     ``feed`` is what ``feed:`` terms read: the configured name, the feed's title, its URL."""
-    alerts = []
-    for index, decision in enumerate(decisions):
-        if decision.verdict is not Verdict.NEW:
-            continue
-        item = decision.item
-        for match in matcher.match(item, feed):
-            alerts.append(
-                NewAlert(
-                    id=alert_id(match.rule, decision.keys),
-                    rule=match.rule,
-                    keywords=match.keywords,
-                    item_index=index,
-                    notifiers=routes.get(match.rule, ()),
-                    snippets=tuple(item_snippets(item.content, match.terms, item.title)),
-                )
-            )
-    return alerts
+    return [
+        alert
+        for index, decision in enumerate(decisions)
+        if decision.verdict is Verdict.NEW
+        for alert in item_alerts(decision.item, decision.keys, index, matcher, routes, feed)
+    ]
 
 
 async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollResult:
@@ -169,15 +176,22 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
                 state.id, now, next_at, redirect=_redirect(state, fetched)
             )
             return PollResult(spec.url, not_modified=True, http_status=304)
+        job = FeedJob(
+            body=fetched.body,
+            url=fetched.final_url or state.address,
+            content_type=fetched.content_type,
+            feed_url=spec.url,
+            feed_name=spec.name,
+            address=state.address,
+            known_entries=ctx.store.recent_entry_keys(state.id),
+        )
         try:
-            parsed = parse_feed(
-                fetched.body, fetched.final_url or state.address, fetched.content_type
-            )
+            prepared = await ctx.prepare(job)
         except ParseError as e:
             return _record_failure(ctx, spec, state, e, fetched.status)
-        interval = polite_interval(spec.interval, parsed.interval_hint, fetched.max_age)
+        interval = polite_interval(spec.interval, prepared.parsed.interval_hint, fetched.max_age)
         next_at = next_poll_at(now, interval, 0, ctx.jitter())
-        return _save(ctx, spec, state, fetched, parsed, now, next_at)
+        return _save(ctx, spec, state, fetched, prepared, now, next_at)
     except ResponseTooLarge as e:
         return _record_failure(ctx, spec, state, e, 200)
     except FeedError as e:
@@ -192,17 +206,26 @@ def _save(
     spec: FeedSpec,
     state: FeedState,
     fetched: FetchResult,
-    parsed: ParsedFeed,
+    prepared: PreparedFeed,
     now: datetime,
     next_at: datetime,
 ) -> PollResult:
-    batch = [(item, keys) for item in parsed.items if (keys := keys_for(spec.url, item))]
-    entry_keys, shared_keys = lookup_keys(keys for _, keys in batch)
+    parsed = prepared.parsed
+    entry_keys, shared_keys = lookup_keys(keys for _, keys in prepared.batch)
     seen, articles = ctx.store.known(entry_keys, shared_keys)
-    decisions = classify(batch, seen, articles)
-    decisions, sketches = _find_stories(ctx, decisions, now)
+    decisions = classify(prepared.batch, seen, articles)
+    decisions, sketches = _find_stories(ctx, decisions, now, prepared.sketches)
     feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)
-    alerts = decide_alerts(decisions, ctx.matcher, ctx.routes, feed)
+    alerts = [
+        alert
+        for index, decision in enumerate(decisions)
+        if decision.verdict is Verdict.NEW
+        for alert in (
+            prepared.alerts[index]
+            if index in prepared.alerts
+            else item_alerts(decision.item, decision.keys, index, ctx.matcher, ctx.routes, feed)
+        )
+    ]
     ctx.store.save_poll(
         PollOutcome(
             feed_id=state.id,
@@ -225,13 +248,16 @@ def _save(
 
 
 def _find_stories(
-    ctx: PollContext, decisions: list[Decision], now: datetime
+    ctx: PollContext,
+    decisions: list[Decision],
+    now: datetime,
+    prepared: Mapping[int, tuple[int, ...]],
 ) -> tuple[list[Decision], dict[int, tuple[int, ...]]]:
     """Turn NEW items that repeat a story of the last 30 days into copies (issue 5)."""
     sketches = {
         i: s
         for i, d in enumerate(decisions)
-        if d.verdict is Verdict.NEW and (s := sketch(d.item.text))
+        if d.verdict is Verdict.NEW and (s := prepared[i] if i in prepared else sketch(d.item.text))
     }
     if not sketches:
         return decisions, {}

@@ -319,6 +319,7 @@ class Store:
                 rows += [(value, row_ids[index], seen_at) for value in hashes]
                 sizes.append((len(hashes), row_ids[index]))
         self.db.conn.executemany("UPDATE items SET sketch_size = ? WHERE id = ?", sizes)
+        rows.sort()  # in key order, each page of the index is visited once per poll
         self.db.conn.executemany(
             "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, ?, ?)", rows
         )
@@ -343,6 +344,16 @@ class Store:
             )
             self.db.execute("UPDATE search_index SET last_item_id = ?", [newest])
         return int(newest - last)
+
+    @_wrapped
+    def recent_entry_keys(self, feed_id: int, limit: int = 500) -> frozenset[str]:
+        """The entry keys of the feed's latest items: what a poll need not sketch or match,
+        since they will be SEEN (prepare.py)."""
+        cursor = self.db.execute(
+            "SELECT entry_key FROM items WHERE feed_id = ? ORDER BY id DESC LIMIT ?",
+            [feed_id, limit],
+        )
+        return frozenset(row[0] for row in cursor.fetchall())
 
     def story_candidates(
         self, sketches: Mapping[int, Sequence[int]], since: datetime

@@ -1,0 +1,123 @@
+"""Preparing fetched feeds (prepare.py) on every core: worker processes, started when a round
+brings enough feeds to be worth their start-up, stopped when idle.
+
+Edge: wraps concurrent.futures and multiprocessing. A quiet daemon or a small `poll`
+prepares on the event loop as before; a first round of a thousand feeds parses, keys,
+sketches and matches in as many processes as there are cores while the loop fetches and
+stores (issue 6). A worker that dies is replaced and the feed is prepared on the loop, so a
+crash costs time, never a feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from feedwatch.errors import ParseError
+from feedwatch.matching import Matcher
+from feedwatch.prepare import FeedJob, PreparedFeed, prepare
+
+# More feeds than this within WINDOW_SECONDS and the workers start: below it, starting
+# processes (about 0.3 s, importing feedparser) costs more than it saves.
+INLINE_JOBS = 8
+WINDOW_SECONDS = 10.0
+IDLE_SECONDS = 60.0
+
+_matcher = Matcher(())
+_routes: Mapping[str, tuple[str, ...]] = {}
+
+
+def _start_worker(matcher: Matcher, routes: Mapping[str, tuple[str, ...]]) -> None:
+    global _matcher, _routes
+    # Ctrl-C reaches the whole process group; stopping is the parent's decision
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _matcher, _routes = matcher, routes
+
+
+def _prepare_in_worker(job: FeedJob) -> PreparedFeed | str:
+    try:
+        return prepare(job, _matcher, _routes)
+    except ParseError as e:
+        return e.message  # a plain value: our exceptions do not survive pickling
+
+
+class Preparer:
+    """Prepares feeds on the event loop or in worker processes, whichever pays."""
+
+    def __init__(
+        self,
+        matcher: Matcher,
+        routes: Mapping[str, tuple[str, ...]],
+        workers: int | None = None,
+        inline_jobs: int = INLINE_JOBS,
+    ) -> None:
+        self.matcher = matcher
+        self.routes = dict(routes)
+        self.workers = workers or os.cpu_count() or 1
+        self.inline_jobs = inline_jobs
+        self._pool: ProcessPoolExecutor | None = None
+        self._recent: deque[float] = deque()
+        self._pending = 0
+        self._last_done = 0.0
+
+    async def prepare(self, job: FeedJob) -> PreparedFeed:
+        """The prepared feed; raises ParseError when the body is not a feed."""
+        now = time.monotonic()
+        self._recent.append(now)
+        while self._recent and self._recent[0] < now - WINDOW_SECONDS:
+            self._recent.popleft()
+        if self._pool is None and len(self._recent) <= self.inline_jobs:
+            return prepare(job, self.matcher, self.routes)
+        pool = self._start()
+        self._pending += 1
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(pool, _prepare_in_worker, job)
+        except BrokenProcessPool:
+            self._discard(pool)
+            return prepare(job, self.matcher, self.routes)
+        finally:
+            self._pending -= 1
+            self._last_done = time.monotonic()
+            if not self._pending:
+                asyncio.get_running_loop().call_later(IDLE_SECONDS, self._stop_if_idle)
+        if isinstance(result, str):
+            raise ParseError(job.url, result)
+        return result
+
+    def _start(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                # spawn: the parent has threads (SMTP) and an event loop a fork would copy
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(self.matcher, self.routes),
+            )
+        return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        if self._pool is pool:
+            self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def _stop_if_idle(self) -> None:
+        idle = time.monotonic() - self._last_done >= IDLE_SECONDS - 0.5
+        if self._pool is not None and not self._pending and idle:
+            self._discard(self._pool)
+
+    @property
+    def running(self) -> bool:
+        """Whether worker processes are up."""
+        return self._pool is not None
+
+    def close(self) -> None:
+        """Stop the workers; a job in progress is abandoned."""
+        if self._pool is not None:
+            self._discard(self._pool)
