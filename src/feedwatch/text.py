@@ -26,7 +26,6 @@ _BLOCKS = frozenset(
         "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "td", "th", "tr", "ul",
     }
 )  # fmt: skip
-_SPACES = re.compile(r"\s+")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u0060": "'"})
 _LOOKS_LIKE_HTML = re.compile(r"<[a-zA-Z/!]|&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
 
@@ -147,7 +146,8 @@ def _tidy_lines(lines: list[str]) -> str:
 
 def one_line(text: str) -> str:
     """The text with every run of whitespace, line breaks included, made one space."""
-    return _SPACES.sub(" ", text).strip()
+    # str.split() and \s agree on what is whitespace (every code point), and split is C
+    return " ".join(text.split())
 
 
 # The combining marks that accents decompose into (Latin, Greek, Cyrillic and the rest of the
@@ -161,10 +161,10 @@ def fold(text: str) -> str:
 
     Cached: matching, dedup and story sketches each fold the same item text in turn."""
     if text.isascii():
-        return _SPACES.sub(" ", text.lower().replace("`", "'")).strip()
+        return " ".join(text.lower().replace("`", "'").split())
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     stripped = _COMBINING.sub("", decomposed)
-    return _SPACES.sub(" ", stripped.translate(_APOSTROPHES)).strip()
+    return " ".join(stripped.translate(_APOSTROPHES).split())
 
 
 @functools.lru_cache(maxsize=4096)

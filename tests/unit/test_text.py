@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from feedwatch.text import (
     Snippet,
@@ -196,3 +200,16 @@ def test_fold_with_offsets_points_back_into_the_text(text: str) -> None:
     assert offsets == sorted(offsets)
     assert all(0 <= i < len(text) for i in offsets)
     assert fold(folded) == fold(text)
+
+
+WHITESPACE_AND_MORE = ["a", "\u00c9", " ", "\n", "\t", "\u00a0", "\u2003", "\x1c", "\x85", "`"]
+
+
+@given(st.text(alphabet=st.sampled_from(WHITESPACE_AND_MORE)))
+def test_one_line_and_fold_collapse_whitespace_as_the_regex_did(text: str) -> None:
+    assert one_line(text) == re.sub(r"\s+", " ", text).strip()
+    ascii_form = re.sub(r"\s+", " ", text.lower().replace("`", "'")).strip()
+    if text.isascii():
+        assert fold(text) == ascii_form
+    else:
+        assert fold(text) == re.sub(r"\s+", " ", fold(text)).strip()
