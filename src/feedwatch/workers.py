@@ -1,5 +1,5 @@
 """Preparing fetched feeds (prepare.py) on every core: worker processes, started when a round
-brings enough feeds to be worth their start-up, stopped when idle.
+brings enough work to be worth their start-up, stopped when idle.
 
 Edge: wraps concurrent.futures and multiprocessing. A quiet daemon or a small `poll`
 prepares on the event loop as before; a first round of a thousand feeds parses, keys,
@@ -24,9 +24,10 @@ from feedwatch.errors import ParseError
 from feedwatch.matching import Matcher
 from feedwatch.prepare import FeedJob, PreparedFeed, prepare
 
-# More feeds than this within WINDOW_SECONDS and the workers start: below it, starting
-# processes (about 0.3 s, importing feedparser) costs more than it saves.
-INLINE_JOBS = 8
+# Once preparing on the loop has taken this long within WINDOW_SECONDS, the workers start:
+# starting them costs about 0.3 s of CPU each (importing feedparser), so a round of a few
+# feeds, or of changed feeds whose items are mostly known, is cheaper on the loop.
+INLINE_BUDGET_SECONDS = 1.0
 WINDOW_SECONDS = 10.0
 IDLE_SECONDS = 60.0
 
@@ -56,25 +57,28 @@ class Preparer:
         matcher: Matcher,
         routes: Mapping[str, tuple[str, ...]],
         workers: int | None = None,
-        inline_jobs: int = INLINE_JOBS,
+        inline_budget: float | None = None,
     ) -> None:
         self.matcher = matcher
         self.routes = dict(routes)
         self.workers = workers or os.cpu_count() or 1
-        self.inline_jobs = inline_jobs
+        self.inline_budget = INLINE_BUDGET_SECONDS if inline_budget is None else inline_budget
         self._pool: ProcessPoolExecutor | None = None
-        self._recent: deque[float] = deque()
+        self._inline: deque[tuple[float, float]] = deque()  # (ended at, seconds) on the loop
+        self._inline_seconds = 0.0
         self._pending = 0
         self._last_done = 0.0
 
     async def prepare(self, job: FeedJob) -> PreparedFeed:
         """The prepared feed; raises ParseError when the body is not a feed."""
-        now = time.monotonic()
-        self._recent.append(now)
-        while self._recent and self._recent[0] < now - WINDOW_SECONDS:
-            self._recent.popleft()
-        if self._pool is None and len(self._recent) <= self.inline_jobs:
-            return prepare(job, self.matcher, self.routes)
+        if self._pool is None and self._inline_cost() < self.inline_budget:
+            started = time.monotonic()
+            try:
+                return prepare(job, self.matcher, self.routes)
+            finally:
+                ended = time.monotonic()
+                self._inline.append((ended, ended - started))
+                self._inline_seconds += ended - started
         pool = self._start()
         self._pending += 1
         try:
@@ -90,6 +94,12 @@ class Preparer:
         if isinstance(result, str):
             raise ParseError(job.url, result)
         return result
+
+    def _inline_cost(self) -> float:
+        now = time.monotonic()
+        while self._inline and self._inline[0][0] < now - WINDOW_SECONDS:
+            self._inline_seconds -= self._inline.popleft()[1]
+        return self._inline_seconds
 
     def _start(self) -> ProcessPoolExecutor:
         if self._pool is None:

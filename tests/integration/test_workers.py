@@ -45,7 +45,7 @@ async def prepare_all(preparer: Preparer, batch: list[FeedJob]) -> list[object]:
 
 def test_workers_give_what_the_loop_gives() -> None:
     batch = jobs(12)
-    preparer = Preparer(MATCHER, ROUTES, workers=2, inline_jobs=0)
+    preparer = Preparer(MATCHER, ROUTES, workers=2, inline_budget=0)
     try:
         pooled = asyncio.run(prepare_all(preparer, batch))
         assert preparer.running
@@ -56,7 +56,7 @@ def test_workers_give_what_the_loop_gives() -> None:
 
 
 def test_a_small_round_is_prepared_on_the_loop_without_workers() -> None:
-    preparer = Preparer(MATCHER, ROUTES, inline_jobs=8)
+    preparer = Preparer(MATCHER, ROUTES, inline_budget=60)
     try:
         asyncio.run(prepare_all(preparer, jobs(3)))
         assert not preparer.running
@@ -67,7 +67,7 @@ def test_a_small_round_is_prepared_on_the_loop_without_workers() -> None:
 def test_a_body_that_is_not_a_feed_is_a_parse_error_from_a_worker_too() -> None:
     bad = FeedJob(b"<html><body>hi</body></html>", "http://127.0.0.1:1/x", "text/html",
                   "http://127.0.0.1:1/x", None, "http://127.0.0.1:1/x")  # fmt: skip
-    preparer = Preparer(MATCHER, ROUTES, workers=1, inline_jobs=0)
+    preparer = Preparer(MATCHER, ROUTES, workers=1, inline_budget=0)
     try:
         with pytest.raises(ParseError) as raised:
             asyncio.run(preparer.prepare(bad))
@@ -79,7 +79,7 @@ def test_a_body_that_is_not_a_feed_is_a_parse_error_from_a_worker_too() -> None:
 
 def test_a_worker_killed_mid_round_costs_time_not_feeds() -> None:
     batch = jobs(10)
-    preparer = Preparer(MATCHER, ROUTES, workers=2, inline_jobs=0)
+    preparer = Preparer(MATCHER, ROUTES, workers=2, inline_budget=0)
 
     async def round_with_a_kill() -> list[object]:
         first = await preparer.prepare(batch[0])  # the workers are up
