@@ -11,24 +11,26 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import zlib
 from pathlib import Path
 
 import httpx
 
-SHARDS = 8
+# The fastest httpx set-up measured on this corpus (one server, 1,000 feeds, all 304):
+# one client, 2 connections, 2 requests in flight took 1.5-1.6 s; 8 clients of 16 with
+# 64 in flight 2.1-2.3 s; 1 client of 4 or 8 with as many in flight 1.6-2.0 s. httpcore's
+# pool does more bookkeeping the more connections and waiting requests it holds.
+CONNECTIONS = 2
 
 
 async def main(base: str, feeds: int, state_file: Path) -> None:
     state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    limits = httpx.Limits(max_connections=16, max_keepalive_connections=16)
-    clients = [httpx.AsyncClient(limits=limits) for _ in range(SHARDS)]
-    gate = asyncio.Semaphore(64)
+    limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
+    client = httpx.AsyncClient(limits=limits)
+    gate = asyncio.Semaphore(CONNECTIONS)
     counts = {"requests": 0, "not_modified": 0, "bytes": 0}
 
     async def one(path: str) -> None:
         headers = {"if-none-match": state[path]} if path in state else {}
-        client = clients[zlib.crc32(path.encode()) % SHARDS]
         async with gate:
             response = await client.get(base + path, headers=headers)
         counts["requests"] += 1
@@ -40,8 +42,7 @@ async def main(base: str, feeds: int, state_file: Path) -> None:
 
     paths = [f"/feeds/{i}.{'atom' if i % 2 else 'rss'}" for i in range(feeds)]
     await asyncio.gather(*(one(p) for p in paths))
-    for client in clients:
-        await client.aclose()
+    await client.aclose()
     state_file.write_text(json.dumps(state))
     print(json.dumps(counts))
 
