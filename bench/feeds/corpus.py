@@ -48,16 +48,18 @@ class Feed:
 
 
 class Corpus:
-    """N feeds; ``change(share)`` adds new items to that share of them."""
+    """N feeds; ``change(share)`` adds new items to that share of them. ``items`` fixes how
+    many items each feed starts with (default: 20 to 50, at random)."""
 
-    def __init__(self, feeds: int, seed: int = 20261128) -> None:
+    def __init__(self, feeds: int, seed: int = 20261128, items: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.words = _vocabulary()
         self.serial = 0
         self.shared: list[Item] = [self._item(None) for _ in range(max(10, feeds // 10))]
         self.feeds = [Feed(i, atom=i % 2 == 1) for i in range(feeds)]
         for feed in self.feeds:
-            for _ in range(self.rng.randint(20, 50)):
+            count = self.rng.randint(20, 50) if items is None else items
+            for _ in range(count):
                 feed.items.append(self._pick(feed))
             feed.items.sort(key=lambda item: item.published, reverse=True)
 
