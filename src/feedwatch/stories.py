@@ -85,6 +85,13 @@ def sketch(text: str) -> tuple[int, ...]:
     return tuple(sorted(sampled)) if len(sampled) >= MIN_SKETCH else ()
 
 
+def sample_key(value: int) -> int:
+    """The compact form a sample is stored under: its sampled half (a multiple of
+    SAMPLE_ONE_IN) divided by the rate, under 2**30. Two samples of a sketch rarely share
+    one (one in 700 million), and a story needs MIN_SHARED of them."""
+    return ((value >> 32) & 0xFFFFFFFF) // SAMPLE_ONE_IN
+
+
 def containment(shared: int, size_a: int, size_b: int) -> float:
     """The share of the smaller sketch found in the larger."""
     smaller = min(size_a, size_b)

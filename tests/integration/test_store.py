@@ -526,31 +526,33 @@ def test_story_samples_keep_working_across_the_move_to_a_compact_table(db_path: 
     import sqlite_utils
 
     from feedwatch.store.schema import migrations
+    from feedwatch.stories import sample_key
 
     db_path.parent.mkdir(parents=True, exist_ok=True)
     old = sqlite_utils.Database(db_path)
     migrations.apply(old, stop_before="0004_story_hashes_compact")
     old.execute("INSERT INTO feeds (url, added_at) VALUES (?, ?)", [FEED_A, "2024-03-01T12:00:00Z"])
-    old.execute(
-        "INSERT INTO items (feed_id, title, summary, content, first_seen_at, entry_key, "
-        "sketch_size) VALUES (1, 't', '', '', '2024-03-01T12:00:00Z', 'k', 3)"
-    )
+    for item_id, seen in ((1, "2024-02-20T12:00:00.000000Z"), (2, "2024-01-01T00:00:00.000000Z")):
+        old.execute(
+            "INSERT INTO items (id, feed_id, title, summary, content, first_seen_at, entry_key,"
+            " sketch_size) VALUES (?, 1, 't', '', '', ?, ?, 3)",
+            [item_id, seen, f"k{item_id}"],
+        )
+    samples = [6 << 32, (12 << 32) + 5, -(6 << 32)]  # sampled halves: multiples of 6
     old.conn.executemany(
-        "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, 1, ?)",
-        [(-5, "2024-02-20T12:00:00.000000Z"), (7, "2024-02-20T12:00:00.000000Z"),
-         (9, "2024-01-01T00:00:00.000000Z")],
-    )  # fmt: skip
+        "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, ?, '')",
+        [(value, item) for value in samples for item in (1, 2)],
+    )
     old.conn.commit()
     old.conn.close()
 
     store = Store(db_path)
     try:
-        assert raw(db_path, "SELECT hash, seen_at FROM story_hashes ORDER BY hash") == [
-            (-5, int(datetime(2024, 2, 20, 12, tzinfo=UTC).timestamp())),
-            (7, int(datetime(2024, 2, 20, 12, tzinfo=UTC).timestamp())),
-            (9, int(datetime(2024, 1, 1, tzinfo=UTC).timestamp())),
+        keys = sorted({sample_key(value) for value in samples})
+        assert raw(db_path, "SELECT key, item_id FROM story_samples ORDER BY key, item_id") == [
+            (key, item) for key in keys for item in (1, 2)
         ]
-        found = store.story_candidates({0: (-5, 7, 9, 11)}, NOW - timedelta(days=30))
-        assert found == {0: [(1, 2, 3)]}  # the sample older than 30 days no longer counts
+        found = store.story_candidates({0: (*samples, 99 << 32)}, NOW - timedelta(days=30))
+        assert found == {0: [(1, 3, 3)]}  # item 2 is older than 30 days: no longer counts
     finally:
         store.close()

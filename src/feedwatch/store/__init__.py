@@ -46,6 +46,7 @@ from feedwatch.store.records import (
     ts,
 )
 from feedwatch.store.schema import SCHEMA_VERSION, migrations
+from feedwatch.stories import sample_key
 from feedwatch.text import fold
 
 __all__ = ["SCHEMA_VERSION", "Store", "item_record", "parse_ts", "ts"]
@@ -311,17 +312,16 @@ class Store:
     def _insert_sketches(
         self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
     ) -> None:
-        seen_at = int(now.timestamp())
-        rows = []
+        rows: set[tuple[int, int]] = set()
         sizes = []
         for index, hashes in sketches.items():
             if hashes and index in row_ids:
-                rows += [(value, row_ids[index], seen_at) for value in hashes]
+                rows.update((sample_key(value), row_ids[index]) for value in hashes)
                 sizes.append((len(hashes), row_ids[index]))
         self.db.conn.executemany("UPDATE items SET sketch_size = ? WHERE id = ?", sizes)
-        rows.sort()  # in key order, each page of the index is visited once per poll
+        # in key order, each page of the tree is visited once per poll
         self.db.conn.executemany(
-            "INSERT INTO story_hashes (hash, item_id, seen_at) VALUES (?, ?, ?)", rows
+            "INSERT OR IGNORE INTO story_samples (key, item_id) VALUES (?, ?)", sorted(rows)
         )
 
     @_wrapped
@@ -362,19 +362,20 @@ class Store:
         ``since``: (story's first item, shared samples, that item's sketch size)."""
         owners: dict[int, list[int]] = {}
         for index, hashes in sketches.items():
-            for value in hashes:
-                owners.setdefault(value, []).append(index)
+            for key in {sample_key(value) for value in hashes}:
+                owners.setdefault(key, []).append(index)
         shared: dict[int, dict[int, int]] = {}
         sizes: dict[int, int] = {}
         for chunk in _chunks(list(owners)):
             marks = ",".join("?" * len(chunk))
             sql = (
-                "SELECT h.hash, h.item_id, i.sketch_size FROM story_hashes h "
-                f"JOIN items i ON i.id = h.item_id WHERE h.hash IN ({marks}) AND h.seen_at >= ?"
+                "SELECT s.key, s.item_id, i.sketch_size FROM story_samples s "
+                f"JOIN items i ON i.id = s.item_id WHERE s.key IN ({marks}) "
+                "AND i.first_seen_at >= ?"
             )
-            for row in self._rows(sql, [*chunk, int(since.timestamp())]):
+            for row in self._rows(sql, [*chunk, ts(since)]):
                 sizes[row["item_id"]] = row["sketch_size"]
-                for index in owners[row["hash"]]:
+                for index in owners[row["key"]]:
                     per_item = shared.setdefault(index, {})
                     per_item[row["item_id"]] = per_item.get(row["item_id"], 0) + 1
         return {
