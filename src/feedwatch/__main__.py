@@ -1,6 +1,19 @@
-"""``python -m feedwatch`` is the ``feedwatch`` command."""
+"""The ``feedwatch`` command: ``python -m feedwatch`` and the installed script both start here.
 
-from feedwatch.cli import main
+Light on purpose: worker processes (workers.py) are spawned, and a spawned process imports
+the parent's main script again before it runs anything; importing the CLI only inside
+``main`` keeps pydantic, httpx and SQLite out of the workers.
+"""
 
-if __name__ == "__main__":  # worker processes (workers.py) import this module as __mp_main__
+from __future__ import annotations
+
+
+def main() -> int:
+    """Run the command line."""
+    from feedwatch.cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
     raise SystemExit(main())

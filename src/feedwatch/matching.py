@@ -12,11 +12,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from feedwatch.config import AlertRule
 from feedwatch.models import Match, ParsedItem, Snippet
 from feedwatch.query import Atom, Node, Regex, Term, atoms, evaluate, make_term
 from feedwatch.text import fold, fold_with_offsets, one_line, snippets
+
+if TYPE_CHECKING:  # a type only: worker processes (workers.py) need not load pydantic
+    from feedwatch.config import AlertRule
 
 _WORD = re.compile(r"\w+")
 Key = tuple[object, ...]
