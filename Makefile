@@ -44,10 +44,11 @@ $(READER):  ## the peer for the polling benchmark, in a venv of its own
 	$(PYTHON) -m venv .venv-reader
 	.venv-reader/bin/pip install -q 'reader==3.26' sgmllib3k
 
-bench: $(DEV) $(READER)  ## every benchmark; figures go in the README by hand
+bench: $(DEV) $(READER)  ## every benchmark (about 30 min); figures go in the README by hand
 	$(BIN)/python bench/bench_matching.py
 	$(BIN)/python bench/bench_stories.py --items 100000
 	$(BIN)/python bench/feeds/run.py --feeds $(FEEDS) --reader-python $(READER)
+	$(BIN)/python bench/feeds/daemon_cpu.py --feeds 10000 --minutes 16
 
 clean:
 	rm -rf $(VENV) .venv-reader .mypy_cache .pytest_cache .ruff_cache

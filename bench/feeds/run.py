@@ -94,7 +94,9 @@ def run_feedwatch(feeds: int, folder: Path) -> list[Round]:
                 server.get("/_change?share=0.1")
             before = server.cpu()
             wall, cpu, rss, out = timed_process([FEEDWATCH, "-q", "-c", str(config), "poll"])
-            new = int(out.rsplit("ok, ", 1)[1].split(" failed, ")[1].split(" new item")[0])
+            summary = out.rsplit("polled ", 1)[1].splitlines()[0]
+            print(f"feedwatch {name}: polled {summary}", file=sys.stderr)
+            new = int(summary.split(" failed, ")[1].split(" new item")[0])
             rounds.append(Round("feedwatch", name, wall, cpu, new, rss, server.cpu() - before))
     finally:
         server.close()
