@@ -30,12 +30,15 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 SY = "http://purl.org/rss/1.0/modules/syndication/"
 
-_DECLARATION = re.compile(rb"^<\?xml[^>]*?encoding=[\"']([A-Za-z0-9._-]+)[\"']")
+_DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
+_DECLARED_ENCODING = re.compile(rb"\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
 _UTF8 = frozenset({"utf-8", "utf8"})
 _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _TEXT_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html"}
+_SHORT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
+_SHORT_TYPES["xhtml"] = "application/xhtml+xml"
 
 # What each element of a channel or an item becomes: a field (text gathered), a date, a
 # subtree that changes none of the fields we use (skipped whole), or the start of an item.
@@ -81,6 +84,16 @@ _ATOM_ENTRY = {
     ATOM + " published": "published",
 }
 _ATOM_ENTRY_SKIPPED = frozenset({ATOM + " category"})
+# The skipped elements whose children feedparser keeps to themselves; any other skipped
+# element with a child is declined (feedparser would read a <title> inside a <category>).
+_PERSON = frozenset({ATOM + " name", ATOM + " email", ATOM + " uri"})
+_SKIPPED_CHILDREN = {
+    "image": frozenset({"title", "url", "link", "width", "height", "description"}),
+    "skiphours": frozenset({"hour"}),
+    "skipdays": frozenset({"day"}),
+    ATOM + " author": _PERSON,
+    ATOM + " contributor": _PERSON,
+}
 _DATES = frozenset({"published", "updated"})
 
 
@@ -109,6 +122,7 @@ def read(body: bytes, base: str, content_type: str | None = None) -> Document | 
     parser.CharacterDataHandler = reader.text
     parser.StartDoctypeDeclHandler = _refuse
     parser.EntityDeclHandler = _refuse
+    parser.StartNamespaceDeclHandler = _check_namespace
     try:
         parser.Parse(body, True)
     except (_Decline, expat.ExpatError):
@@ -120,6 +134,11 @@ def read(body: bytes, base: str, content_type: str | None = None) -> Document | 
 
 def _refuse(*_: object) -> None:
     raise _Decline
+
+
+def _check_namespace(_prefix: str | None, uri: str | None) -> None:
+    if uri and len(uri) > MAX_ATTRIBUTE:
+        raise _Decline  # for xmlguard to refuse
 
 
 def _plain_utf8(body: bytes, content_type: str | None) -> bool:
@@ -134,11 +153,18 @@ def _plain_utf8(body: bytes, content_type: str | None) -> bool:
             charset = value.strip().strip("\"'").lower()
     if charset is not None and charset not in _UTF8:
         return False
+    media = media.strip().lower()
     # RFC 3023, which feedparser follows: text/* without a charset is us-ascii
-    if charset is None and media.strip().lower().startswith("text/") and not body.isascii():
+    if charset is None and media.startswith("text/") and not body.isascii():
         return False
-    declared = _DECLARATION.match(body[:200])
-    return declared is None or declared.group(1).decode().lower() in _UTF8
+    declaration = _DECLARATION.match(body[:500])
+    encoding = _DECLARED_ENCODING.search(declaration.group(0)) if declaration else None
+    if declaration and b"encoding" in declaration.group(0) and encoding is None:
+        return False
+    if encoding is not None:
+        return encoding.group(1).decode().lower() in _UTF8
+    # nothing declared: UTF-8 only by the charset, or by RFC 3023's default for application/*
+    return charset is not None or media == "application/xml" or media.endswith("+xml")
 
 
 def _repair(text: str) -> str:
@@ -159,6 +185,7 @@ class _Reader:
         self.depth = 0
         self.elements = 0
         self.skip_depth = 0  # inside a skipped subtree while > 0
+        self.skipped = ""  # the element that began it
         self.context: dict[str, Any] = {}
         self.fields: dict[str, str] = {}
         self.entry_fields: dict[str, str] = {}
@@ -178,13 +205,17 @@ class _Reader:
             raise _Decline  # for xmlguard to refuse, as it does before feedparser
         if attributes and max(map(len, attributes.values())) > MAX_ATTRIBUTE:
             raise _Decline
+        name = name.lower()
         if self.skip_depth:
+            if self.skip_depth > 1 or name not in _SKIPPED_CHILDREN.get(self.skipped, ()):
+                raise _Decline
             self.skip_depth += 1
             return
-        name = name.lower()
         attrs = {key.lower(): value for key, value in attributes.items()}
         if self.collecting is not None:
             raise _Decline  # markup inside a text field: feedparser re-serialises it
+        if any(" " in k and k != _XML_LANG for k in attrs):
+            raise _Decline  # a namespaced attribute: feedparser drops the namespace
         if any(k.endswith(("base", "lastmod", "href")) for k in attrs) and not name.endswith(
             " link"
         ):
@@ -229,26 +260,32 @@ class _Reader:
 
     def _feed_child(self, name: str, attrs: dict[str, str]) -> None:
         if self.rss:
-            if name in _RSS_CHANNEL_SKIPPED or (name == ATOM + " link" and _not_alternate(attrs)):
-                self.skip_depth = 1
+            # an atom:link without href is read as text by feedparser, and becomes the link
+            atom_link = name == ATOM + " link" and "href" in attrs and _not_alternate(attrs)
+            if name in _RSS_CHANNEL_SKIPPED or atom_link:
+                self._skip(name)
                 return
         elif name == ATOM + " link":
             self._atom_link(attrs)
-            self.skip_depth = 1
+            self._skip(name)
             return
         elif name in _ATOM_FEED_SKIPPED:
-            self.skip_depth = 1
+            self._skip(name)
             return
         self._open_field(name, attrs)
 
     def _entry_child(self, name: str, attrs: dict[str, str]) -> None:
         if name in (_RSS_ITEM_SKIPPED if self.rss else _ATOM_ENTRY_SKIPPED):
-            self.skip_depth = 1
+            self._skip(name)
         elif not self.rss and name == ATOM + " link":
             self._atom_link(attrs)
-            self.skip_depth = 1
+            self._skip(name)
         else:
             self._open_field(name, attrs)
+
+    def _skip(self, name: str) -> None:
+        self.skip_depth = 1
+        self.skipped = name
 
     def _open_field(self, name: str, attrs: dict[str, str]) -> None:
         key = self.fields.get(name)
@@ -257,11 +294,11 @@ class _Reader:
         self.seen.add(key)
         if key == "id":
             self.guid_is_link = attrs.get("ispermalink", "true") == "true"
-            if not self.rss and attrs:
+            if set(attrs) - ({"ispermalink"} if self.rss else set()):
                 raise _Decline
         elif self.rss:
-            if key in ("title", "summary", "content") and attrs and set(attrs) != {"type"}:
-                raise _Decline
+            if attrs:
+                raise _Decline  # e.g. a type (feedparser may base64-decode) or a url
         else:
             kind = attrs["type"].lower() if "type" in attrs else None
             if set(attrs) - {"type"} or kind not in _TEXT_TYPES:
@@ -277,7 +314,7 @@ class _Reader:
             raise _Decline
         rel = attrs.get("rel", "alternate").lower()
         kind = attrs.get("type", "application/atom+xml" if rel == "self" else "text/html").lower()
-        if rel == "alternate" and _TEXT_TYPES.get(kind, kind) in _HTML_TYPES:
+        if rel == "alternate" and _SHORT_TYPES.get(kind, kind) in _HTML_TYPES:
             self.context["link"] = feedparser_urljoin(self.base, attrs["href"])
 
     def text(self, data: str) -> None:

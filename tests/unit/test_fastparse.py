@@ -130,6 +130,7 @@ ATOM_ENTRIES = [
     '<link rel="alternate" href="/alt2" type="application/pdf"/>'
     '<link rel="enclosure" href="/e.mp3"/><id>urn:x:4</id></entry>',
     '<entry><link href="/one"/><link rel="ALTERNATE" href="/two" type="HTML"/></entry>',
+    '<entry><id>urn:x:5</id><link href="/x" type="xhtml"/></entry>',
     '<entry><summary>Short</summary><content type="html">&lt;p&gt;Long&lt;/p&gt;</content></entry>',
     '<entry><content type="html">&lt;p&gt;Long&lt;/p&gt;</content><summary>Short</summary></entry>',
     '<entry><content type="text">a &lt; b</content><published>2025-06-09T01:02:03Z'
@@ -187,6 +188,19 @@ DECLINED = [
     atom("<entry><author><name>Ana</name></author></entry>"),
     b'<rss version="0.91"><channel><item><title>a</title></item></channel></rss>',
     b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'/>",
+    # found in review: each of these read differently by feedparser than a naive reader would
+    rss('<item><link url="https://a.example/x">https://b.example/y</link></item>'),
+    rss('<item><guid x:isPermaLink="false" xmlns:x="urn:x">abc</guid></item>'),
+    rss('<item><title type="foo">SGVsbG8gV29ybGQ=</title></item>'),  # base64 to feedparser
+    rss('<item><description type="xhtml">a &amp;lt;b&amp;gt;</description></item>'),
+    rss("<item><category><title>Hidden</title></category><link>/a</link></item>"),
+    rss("<item><title>t</title><link>/a</link><comments><link>/b</link></comments></item>"),
+    rss("<item><title>t</title></item>", "<title>N</title><atom:link rel='self'/>"),
+    rss("<item><title>t</title></item>").replace(
+        b"<channel>", b"<channel xmlns:y='http://" + b"a" * 70000 + b"/'>"
+    ),
+    '<?xml version="1.0" encoding = "ISO-8859-2"?><rss version="2.0"><channel><item><title>\u0105'
+    "</title></item></channel></rss>".encode("iso-8859-2"),
 ]
 
 
@@ -194,6 +208,15 @@ DECLINED = [
 def test_what_the_fast_path_leaves_to_feedparser(body: bytes) -> None:
     assert fastparse.read(body, BASE, "application/rss+xml") is None
     both(body)
+
+
+@pytest.mark.parametrize("body", [rss("<item><title>Caf\u00e9 &#8217;s</title></item>")])
+def test_without_a_declared_encoding_or_charset_feedparser_decides(body: bytes) -> None:
+    bare = body.split(b"?>", 1)[1]  # no XML declaration
+    assert fastparse.read(bare, BASE, None) is None
+    both(bare, None)
+    assert fastparse.read(bare, BASE, "application/rss+xml") is not None  # RFC 3023: UTF-8
+    both(bare, "application/rss+xml")
 
 
 @pytest.mark.parametrize(
