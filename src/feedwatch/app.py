@@ -7,6 +7,7 @@ the use cases that the CLI and the daemon share: poll, deliver, and the listings
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Sequence
@@ -18,12 +19,13 @@ import httpx
 
 from feedwatch.config import Config, EmailSpec, FeedSpec, RetrySpec
 from feedwatch.delivery import Route, deliver_due
+from feedwatch.errors import StoreError
 from feedwatch.fetch import USER_AGENT, Fetcher, system_tls
 from feedwatch.matching import Matcher
 from feedwatch.models import Alert, AlertItem, DeliveryOutcome, FeedState, PollResult
 from feedwatch.notify import EmailNotifier, Notifier, StdoutNotifier, WebhookNotifier
 from feedwatch.pipeline import PollContext, poll_feed, poll_feeds
-from feedwatch.store import Store
+from feedwatch.store import BATCH_SECONDS, Store
 from feedwatch.workers import Preparer
 
 log = logging.getLogger("feedwatch")
@@ -124,7 +126,18 @@ class App:
             if feeds is not None or not states[spec.url].gone
         ]
         with self.store.batch():
-            return await poll_feeds(self.poll_context, pairs, on_result)
+            committer = asyncio.create_task(self._commit_batches())
+            try:
+                return await poll_feeds(self.poll_context, pairs, on_result)
+            finally:
+                committer.cancel()
+
+    async def _commit_batches(self) -> None:
+        # a slow feed must not keep the write lock from other processes while it downloads
+        while True:
+            await asyncio.sleep(BATCH_SECONDS)
+            with contextlib.suppress(StoreError):  # the next write reports it
+                self.store.flush()
 
     def due_feeds(self, limit: int, skip: Sequence[int]) -> list[tuple[FeedSpec, FeedState]]:
         """Feeds whose next poll has come, with their configuration."""

@@ -14,6 +14,7 @@ import asyncio
 import multiprocessing
 import os
 import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -40,6 +41,15 @@ def _start_worker(matcher: Matcher, routes: Mapping[str, tuple[str, ...]]) -> No
     # Ctrl-C reaches the whole process group; stopping is the parent's decision
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _matcher, _routes = matcher, routes
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    # A worker holds both ends of its task pipe, so it never sees the parent die: a parent
+    # killed outright (SIGKILL, OOM) would leave it waiting forever.
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 def _prepare_in_worker(job: FeedJob) -> PreparedFeed | str:

@@ -109,3 +109,44 @@ def test_known_entries_are_keyed_but_neither_sketched_nor_matched() -> None:
     assert partial.batch == full.batch
     assert set(partial.sketches) == set(range(5, len(full.batch)))
     assert set(partial.alerts) == set(range(5, len(full.batch)))
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in "ZX"  # a zombie has exited; reaping it is its new parent's business
+
+
+def test_workers_exit_when_their_parent_is_killed(tmp_path: Path) -> None:
+    import subprocess
+    import time
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from test_workers import MATCHER, ROUTES, jobs\n"
+        "from feedwatch.workers import Preparer\n"
+        "if __name__ == '__main__':\n"
+        "    p = Preparer(MATCHER, ROUTES, workers=2, inline_budget=0)\n"
+        "    asyncio.run(p.prepare(jobs(1)[0]))\n"
+        "    print(*p._pool._processes, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        workers = [int(pid) for pid in parent.stdout.readline().split()]
+        assert workers
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+        deadline = time.monotonic() + 10
+        while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(_gone(pid) for pid in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+        parent.stdout.close()  # type: ignore[union-attr]

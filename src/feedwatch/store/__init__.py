@@ -143,6 +143,15 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}") from e
 
+    def _join_batch(self) -> None:
+        """Inside a batch, open its transaction if none is open, taking the write lock at
+        once (IMMEDIATE): a poll reads what is stored, decides what is new and writes it
+        with no other process committing in between, so two processes polling the same
+        article cannot both call it new."""
+        if self._batching and not self.db.conn.in_transaction:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._batch_began = time.monotonic()
+
     @contextmanager
     def _poll_write(self) -> Iterator[None]:
         if not self._batching:
@@ -150,9 +159,7 @@ class Store:
                 yield
             return
         try:
-            if not self.db.conn.in_transaction:
-                self.db.execute("BEGIN")
-                self._batch_began = time.monotonic()
+            self._join_batch()
             with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
                 yield
             if time.monotonic() - self._batch_began >= BATCH_SECONDS:
@@ -214,10 +221,12 @@ class Store:
 
     # -- polling -------------------------------------------------------------------------------
 
+    @_wrapped
     def known(
         self, entry_keys: Sequence[str], shared_keys: Sequence[str]
     ) -> tuple[set[str], dict[str, int]]:
         """Entry keys already stored, and the first stored item of each shared key."""
+        self._join_batch()
         seen: set[str] = set()
         for chunk in _chunks(list(entry_keys)):
             marks = ",".join("?" * len(chunk))
