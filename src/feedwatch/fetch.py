@@ -46,6 +46,7 @@ class Fetcher:
         max_body: int = MAX_BODY,
         shards: int = 8,
         user_agent: str = USER_AGENT,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.max_body = max_body
         self._global = asyncio.Semaphore(max_in_flight)
@@ -53,7 +54,7 @@ class Fetcher:
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(self._per_host)
         )
-        tls = system_tls()
+        tls = tls or system_tls()
         per_shard = max(4, max_in_flight // shards + per_host)
         self._clients = [
             httpx.AsyncClient(
