@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.process import BaseProcess
 
 from feedwatch.errors import ParseError
 from feedwatch.matching import Matcher
@@ -78,6 +79,7 @@ class Preparer:
         self._inline_seconds = 0.0
         self._pending = 0
         self._last_done = 0.0
+        self._broken: list[dict[int, BaseProcess]] = []
 
     async def prepare(self, job: FeedJob) -> PreparedFeed:
         """The prepared feed; raises ParseError when the body is not a feed."""
@@ -94,7 +96,7 @@ class Preparer:
         try:
             result = await asyncio.get_running_loop().run_in_executor(pool, _prepare_in_worker, job)
         except BrokenProcessPool:
-            self._discard(pool)
+            self._discard(pool, broken=True)
             return prepare(job, self.matcher, self.routes)
         finally:
             self._pending -= 1
@@ -122,10 +124,20 @@ class Preparer:
             )
         return self._pool
 
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
+    def _discard(self, pool: ProcessPoolExecutor, broken: bool = False) -> None:
         if self._pool is pool:
             self._pool = None
+        # the executor's own table of its workers (there is no public one), which shutdown
+        # forgets but its manager thread keeps filling
+        processes: dict[int, BaseProcess] = getattr(pool, "_processes", None) or {}
         pool.shutdown(wait=False, cancel_futures=True)
+        if broken:
+            # A worker that died while holding the task queue's lock leaves the others, and
+            # any the pool starts late, waiting on it forever, and the queue's feeder
+            # thread blocked writing to them: at exit the interpreter would wait for that
+            # thread for ever. Such a pool's processes are killed, now and again at close.
+            self._broken.append(processes)
+            _kill(processes)
 
     def _stop_if_idle(self) -> None:
         idle = time.monotonic() - self._last_done >= IDLE_SECONDS - 0.5
@@ -141,3 +153,11 @@ class Preparer:
         """Stop the workers; a job in progress is abandoned."""
         if self._pool is not None:
             self._discard(self._pool)
+        for processes in self._broken:
+            _kill(processes)
+
+
+def _kill(processes: dict[int, BaseProcess]) -> None:
+    for process in list(processes.values()):
+        if process.is_alive():
+            process.kill()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +97,12 @@ def test_a_worker_killed_mid_round_costs_time_not_feeds() -> None:
     finally:
         preparer.close()
     assert results == [prepare(job, MATCHER, ROUTES) for job in batch]
+    # no worker is left behind: one stuck on the dead worker's queue lock would keep this
+    # process from exiting
+    deadline = time.monotonic() + 10
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not multiprocessing.active_children()
 
 
 def test_known_entries_are_keyed_but_neither_sketched_nor_matched() -> None:
