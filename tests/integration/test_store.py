@@ -556,20 +556,3 @@ def test_story_samples_keep_working_across_the_move_to_a_compact_table(db_path: 
         assert found == {0: [(1, 3, 3)]}  # item 2 is older than 30 days: no longer counts
     finally:
         store.close()
-
-
-def test_a_batch_holds_the_write_lock_from_its_first_read(db_path: Path) -> None:
-    """Two processes polling the same article must not both read it as new: inside a batch
-    the read that decides (known) takes the write lock, held until the batch commits."""
-    first, second = Store(db_path), Store(db_path)
-    second.db.execute("PRAGMA busy_timeout = 100")
-    try:
-        with first.batch(), second.batch():
-            first.known(["k"], [])
-            with pytest.raises(StoreError, match="locked"):
-                second.known(["k"], [])
-            first.flush()
-            assert second.known(["k"], []) == (set(), {})
-    finally:
-        first.close()
-        second.close()

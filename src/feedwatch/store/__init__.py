@@ -144,12 +144,9 @@ class Store:
             raise StoreError(f"database error: {e}") from e
 
     def _join_batch(self) -> None:
-        """Inside a batch, open its transaction if none is open, taking the write lock at
-        once (IMMEDIATE): a poll reads what is stored, decides what is new and writes it
-        with no other process committing in between, so two processes polling the same
-        article cannot both call it new."""
+        """Inside a batch, open its transaction if none is open."""
         if self._batching and not self.db.conn.in_transaction:
-            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("BEGIN")
             self._batch_began = time.monotonic()
 
     @contextmanager
@@ -221,12 +218,10 @@ class Store:
 
     # -- polling -------------------------------------------------------------------------------
 
-    @_wrapped
     def known(
         self, entry_keys: Sequence[str], shared_keys: Sequence[str]
     ) -> tuple[set[str], dict[str, int]]:
         """Entry keys already stored, and the first stored item of each shared key."""
-        self._join_batch()
         seen: set[str] = set()
         for chunk in _chunks(list(entry_keys)):
             marks = ",".join("?" * len(chunk))
