@@ -41,7 +41,6 @@ class Daemon:
 
     async def poll_due(self) -> None:
         """Start a poll for each feed that is due and not already in flight."""
-        self.app.store.flush()  # the polls of the last tick, committed even if none follow
         room = MAX_POLLS_IN_FLIGHT - len(self.polls)
         if room <= 0 or self.stop.is_set():
             return
@@ -109,8 +108,7 @@ class Daemon:
         )  # fmt: skip
         self.scheduler.start()
         try:
-            with self.app.store.batch():
-                await self.stop.wait()
+            await self.stop.wait()
         finally:
             await self._shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT):

@@ -116,8 +116,9 @@ class Store:
     def batch(self) -> Iterator[None]:
         """Let the polls' writes (save_poll, record_not_modified, record_failure) share
         transactions, committed about every BATCH_SECONDS, before any other write, and on
-        leaving the block. Each poll is still all or nothing (a savepoint); a crash loses at
-        most the last second of polls, which are then polled again."""
+        leaving the block. For a `poll` round; the daemon writes each poll at once. Each
+        poll is still all or nothing (a savepoint); a crash loses at most the last second
+        of polls, which are then polled again."""
         self._batching += 1
         try:
             yield
