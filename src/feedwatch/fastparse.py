@@ -37,8 +37,8 @@ _C1_CONTROLS = re.compile("[\x80-\x9f]")
 _LINK_ENTITY = re.compile("&([A-Za-z0-9_]+);")
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 _TEXT_TYPES = {None: "text/plain", "text": "text/plain", "html": "text/html"}
-_SHORT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html"}
-_SHORT_TYPES["xhtml"] = "application/xhtml+xml"
+_SHORT_TYPES = {"text": "text/plain", "plain": "text/plain", "html": "text/html",
+                "xhtml": "application/xhtml+xml"}  # fmt: skip
 
 # What each element of a channel or an item becomes: a field (text gathered), a date, a
 # subtree that changes none of the fields we use (skipped whole), or the start of an item.
@@ -188,7 +188,6 @@ class _Reader:
         self.skipped = ""  # the element that began it
         self.context: dict[str, Any] = {}
         self.fields: dict[str, str] = {}
-        self.entry_fields: dict[str, str] = {}
         self.rss = True
         self.collecting: str | None = None  # the field whose text is being gathered
         self.pieces: list[str] = []

@@ -23,7 +23,6 @@ from feedwatch.models import (
     Decision,
     FeedState,
     FetchResult,
-    NewAlert,
     PollOutcome,
     PollResult,
     Redirect,
@@ -144,22 +143,6 @@ class PollContext:
         if self.preparer is None:
             return prepare(job, self.matcher, self.routes)
         return await self.preparer.prepare(job)
-
-
-def decide_alerts(
-    decisions: Sequence[Decision],
-    matcher: Matcher,
-    routes: Mapping[str, tuple[str, ...]],
-    feed: str = "",
-) -> list[NewAlert]:
-    """Alerts for the items that are new; copies and entries seen before never alert (SPEC).
-    ``feed`` is what ``feed:`` terms read: the configured name, the feed's title, its URL."""
-    return [
-        alert
-        for index, decision in enumerate(decisions)
-        if decision.verdict is Verdict.NEW
-        for alert in item_alerts(decision.item, decision.keys, index, matcher, routes, feed)
-    ]
 
 
 async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollResult:
