@@ -61,15 +61,13 @@ class App:
         self.preparer = Preparer(self.matcher, {rule.name: rule.notify for rule in config.alerts})
         self.store: Store
         self.fetcher: Fetcher
-        self._webhook_client: httpx.AsyncClient
-        self._tls: ssl.SSLContext
+        self._webhook_client: httpx.AsyncClient | None = None
+        self._tls: ssl.SSLContext | None = None
         self.routes: dict[str, Route] = {}
 
     async def __aenter__(self) -> Self:
         self.store = open_store(self.config)
-        self._tls = system_tls()  # one trust store for every client: each costs about 30 ms
-        self.fetcher = Fetcher(tls=self._tls)
-        self._webhook_client = httpx.AsyncClient(verify=self._tls, follow_redirects=False)
+        self.fetcher = Fetcher()  # aiohttp's own system trust store, loaded as it is imported
         self.routes = self._build_routes()
         return self
 
@@ -80,9 +78,16 @@ class App:
         tb: TracebackType | None,
     ) -> None:
         await self.fetcher.aclose()
-        await self._webhook_client.aclose()
+        if self._webhook_client is not None:
+            await self._webhook_client.aclose()
         self.preparer.close()
         self.store.close()
+
+    def _trust_store(self) -> ssl.SSLContext:
+        """One TLS context for every notifier, made only when one needs it (about 30 ms)."""
+        if self._tls is None:
+            self._tls = system_tls()
+        return self._tls
 
     def _build_routes(self) -> dict[str, Route]:
         routes: dict[str, Route] = {}
@@ -90,9 +95,13 @@ class App:
             notifier: Notifier
             digest = None
             if isinstance(spec, EmailSpec):
-                notifier = EmailNotifier(name, spec, self.clock, self._tls)
+                notifier = EmailNotifier(name, spec, self.clock, self._trust_store())
                 digest = spec.digest
             else:
+                if self._webhook_client is None:
+                    self._webhook_client = httpx.AsyncClient(
+                        verify=self._trust_store(), follow_redirects=False
+                    )
                 notifier = WebhookNotifier(name, spec, self._webhook_client, USER_AGENT)
             routes[name] = Route(notifier, spec.retry, digest)
         if not routes:
