@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -83,6 +84,10 @@ class PollStore(Protocol):
 
     def recent_entry_keys(self, feed_id: int) -> frozenset[str]:
         """The entry keys of the feed's latest items."""
+        ...  # pragma: no cover
+
+    def deciding(self) -> AbstractContextManager[None]:
+        """The write lock, held from the reads that decide what is new to the save."""
         ...  # pragma: no cover
 
     def known(
@@ -174,7 +179,8 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
             return _record_failure(ctx, spec, state, e, fetched.status)
         interval = polite_interval(spec.interval, prepared.parsed.interval_hint, fetched.max_age)
         next_at = next_poll_at(now, interval, 0, ctx.jitter())
-        return _save(ctx, spec, state, fetched, prepared, now, next_at)
+        with ctx.store.deciding():
+            return _save(ctx, spec, state, fetched, prepared, now, next_at)
     except ResponseTooLarge as e:
         return _record_failure(ctx, spec, state, e, 200)
     except FeedError as e:

@@ -556,3 +556,29 @@ def test_story_samples_keep_working_across_the_move_to_a_compact_table(db_path: 
         assert found == {0: [(1, 3, 3)]}  # item 2 is older than 30 days: no longer counts
     finally:
         store.close()
+
+
+def test_deciding_holds_the_write_lock_from_the_first_read_to_the_save(db_path: Path) -> None:
+    """Two processes polling the same article in two feeds must not both read it as new:
+    the reads that decide (known) and the save happen under one write lock."""
+    first, second = Store(db_path), Store(db_path)
+    second.db.execute("PRAGMA busy_timeout = 100")
+    try:
+        with first.deciding():
+            assert first.known(["k"], []) == (set(), {})
+            with pytest.raises(StoreError, match="locked"), second.deciding():
+                pass
+        with second.deciding():  # given up when the first one's save is committed
+            assert second.known(["k"], []) == (set(), {})
+        with first.batch():
+            with first.deciding():
+                first.known(["k"], [])
+            # inside a batch the lock is the batch's, held until it is committed
+            with pytest.raises(StoreError, match="locked"), second.deciding():
+                pass
+            first.flush()
+            with second.deciding():
+                pass
+    finally:
+        first.close()
+        second.close()

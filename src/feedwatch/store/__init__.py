@@ -90,6 +90,11 @@ class Store:
         self.path = path
         self._batching = 0
         self._batch_began = 0.0
+        # story samples of the open batch, written in key order just before it commits:
+        # written poll by poll, they landed all over the index, page after page
+        self._pending_samples: list[tuple[int, int]] = []
+        self._pending_by_key: dict[int, list[int]] = {}
+        self._pending_sizes: dict[int, int] = {}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
@@ -131,7 +136,34 @@ class Store:
     def flush(self) -> None:
         """Commit the open batch, if any."""
         if self.db.conn.in_transaction:
-            self.db.execute("COMMIT")
+            self._commit()
+
+    def _commit(self) -> None:
+        self._write_pending()
+        self.db.execute("COMMIT")
+
+    def _write_pending(self) -> None:
+        if self._pending_samples:
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO story_samples (key, item_id) VALUES (?, ?)",
+                sorted(self._pending_samples),
+            )
+            self._forget_pending(0)
+
+    def _forget_pending(self, keep: int) -> None:
+        """Drop the pending samples after the first ``keep`` (a poll rolled back)."""
+        if keep == 0:
+            self._pending_samples.clear()
+            self._pending_by_key.clear()
+            self._pending_sizes.clear()
+            return
+        for key, item_id in self._pending_samples[keep:]:
+            owners = self._pending_by_key[key]
+            owners.remove(item_id)
+            if not owners:
+                del self._pending_by_key[key]
+            self._pending_sizes.pop(item_id, None)
+        del self._pending_samples[keep:]
 
     @contextmanager
     def _atomic(self) -> Iterator[None]:
@@ -145,10 +177,24 @@ class Store:
             raise StoreError(f"database error: {e}") from e
 
     def _join_batch(self) -> None:
-        """Inside a batch, open its transaction if none is open."""
+        """Inside a batch, open its transaction if none is open, taking the write lock at
+        once (IMMEDIATE): see ``deciding``."""
         if self._batching and not self.db.conn.in_transaction:
-            self.db.execute("BEGIN")
+            self.db.execute("BEGIN IMMEDIATE")
             self._batch_began = time.monotonic()
+
+    @contextmanager
+    def deciding(self) -> Iterator[None]:
+        """Hold the write lock from the read that decides what is new (``known``, story
+        candidates) to the write that stores it (``save_poll``): two processes polling the
+        same article in two feeds cannot both call it new and alert twice. Inside a batch
+        this is the batch's transaction; alone, a transaction of its own."""
+        with self.batch():
+            try:
+                self._join_batch()
+            except sqlite3.Error as e:
+                raise StoreError(f"database error: {e}") from e
+            yield
 
     @contextmanager
     def _poll_write(self) -> Iterator[None]:
@@ -156,12 +202,17 @@ class Store:
             with self._atomic():
                 yield
             return
+        pending = len(self._pending_samples)
         try:
             self._join_batch()
-            with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
-                yield
+            try:
+                with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
+                    yield
+            except BaseException:
+                self._forget_pending(pending)
+                raise
             if time.monotonic() - self._batch_began >= BATCH_SECONDS:
-                self.db.execute("COMMIT")
+                self._commit()
         except sqlite3.Error as e:
             raise StoreError(f"database error: {e}") from e
 
@@ -317,17 +368,18 @@ class Store:
     def _insert_sketches(
         self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
     ) -> None:
-        rows: set[tuple[int, int]] = set()
         sizes = []
         for index, hashes in sketches.items():
             if hashes and index in row_ids:
-                rows.update((sample_key(value), row_ids[index]) for value in hashes)
-                sizes.append((len(hashes), row_ids[index]))
+                item_id = row_ids[index]
+                for key in {sample_key(value) for value in hashes}:
+                    self._pending_samples.append((key, item_id))
+                    self._pending_by_key.setdefault(key, []).append(item_id)
+                self._pending_sizes[item_id] = len(hashes)
+                sizes.append((len(hashes), item_id))
         self.db.conn.executemany("UPDATE items SET sketch_size = ? WHERE id = ?", sizes)
-        # in key order, each page of the tree is visited once per poll
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO story_samples (key, item_id) VALUES (?, ?)", sorted(rows)
-        )
+        if not self._batching:  # else written by the batch's commit, with the others
+            self._write_pending()
 
     @_wrapped
     def refresh_search_index(self) -> int:
@@ -378,11 +430,21 @@ class Store:
                 f"JOIN items i ON i.id = s.item_id WHERE s.key IN ({marks}) "
                 "AND i.first_seen_at >= ?"
             )
-            for row in self._rows(sql, [*chunk, ts(since)]):
-                sizes[row["item_id"]] = row["sketch_size"]
-                for index in owners[row["key"]]:
+            found = [
+                (r["key"], r["item_id"], r["sketch_size"])
+                for r in self._rows(sql, [*chunk, ts(since)])
+            ]
+            # and the samples of this batch, not yet in the table (stored just now: in the window)
+            found += [
+                (key, item_id, self._pending_sizes[item_id])
+                for key in chunk
+                for item_id in self._pending_by_key.get(key, ())
+            ]
+            for key, item_id, size in found:
+                sizes[item_id] = size
+                for index in owners[key]:
                     per_item = shared.setdefault(index, {})
-                    per_item[row["item_id"]] = per_item.get(row["item_id"], 0) + 1
+                    per_item[item_id] = per_item.get(item_id, 0) + 1
         return {
             index: [(item, n, sizes[item]) for item, n in per_item.items()]
             for index, per_item in shared.items()
