@@ -25,7 +25,7 @@ from feedwatch.fetch import USER_AGENT, Fetcher, system_tls
 from feedwatch.matching import Matcher
 from feedwatch.models import Alert, AlertItem, DeliveryOutcome, FeedState, PollResult
 from feedwatch.notify import EmailNotifier, Notifier, StdoutNotifier, WebhookNotifier
-from feedwatch.pipeline import PollContext, poll_feed, poll_feeds
+from feedwatch.pipeline import BACKLOG, PollContext, poll_feed, poll_feeds
 from feedwatch.store import BATCH_SECONDS, Store
 from feedwatch.workers import Preparer
 
@@ -64,6 +64,7 @@ class App:
         self._webhook_client: httpx.AsyncClient | None = None
         self._tls: ssl.SSLContext | None = None
         self.routes: dict[str, Route] = {}
+        self._backlog = asyncio.Semaphore(BACKLOG)  # one for all polls, the daemon's too
 
     async def __aenter__(self) -> Self:
         self.store = open_store(self.config)
@@ -121,6 +122,7 @@ class App:
             jitter=self.jitter,
             digests={name: r.digest for name, r in self.routes.items() if r.digest is not None},
             preparer=self.preparer,
+            backlog=self._backlog,
         )
 
     async def poll(

@@ -12,6 +12,7 @@ import itertools
 import ssl
 import zlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -80,9 +81,12 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         max_body: int | None = None,
+        when_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> FetchResult:
         """GET ``url``, conditionally; ``timeout`` bounds the whole request, body included,
-        and the body may not pass ``max_body`` bytes, decompressed or not."""
+        and the body may not pass ``max_body`` bytes, decompressed or not. ``when_ready``
+        is awaited once it is the host's turn, before the request: the caller's say on
+        whether it can take another body now."""
         host = (urlsplit(url).hostname or "").lower()
         headers = {}
         if etag:
@@ -90,18 +94,28 @@ class Fetcher:
         if last_modified:
             headers["if-modified-since"] = last_modified
         seconds = timeout.total_seconds()
-        async with self._global, self._hosts[host]:
-            try:
-                async with asyncio.timeout(seconds):
-                    return await self._get(url, host, headers, seconds, max_body or self.max_body)
-            except TimeoutError as e:
-                raise FetchError(url, f"timed out after {seconds:g}s") from e
-            except httpx.TooManyRedirects as e:
-                raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
-            except httpx.InvalidURL as e:
-                raise FetchError(url, f"invalid URL: {e}", transient=False) from e
-            except httpx.HTTPError as e:
-                raise FetchError(url, _describe(e)) from e
+        # the host's turn first: feeds queued behind one busy host hold no global slot
+        async with self._hosts[host]:
+            if when_ready is not None:
+                await when_ready()
+            async with self._global:
+                return await self._get_bounded(url, host, headers, seconds, max_body)
+
+    async def _get_bounded(
+        self, url: str, host: str, headers: dict[str, str], seconds: float, max_body: int | None
+    ) -> FetchResult:
+        """The request itself, within its timeout, its errors as FeedErrors."""
+        try:
+            async with asyncio.timeout(seconds):
+                return await self._get(url, host, headers, seconds, max_body or self.max_body)
+        except TimeoutError as e:
+            raise FetchError(url, f"timed out after {seconds:g}s") from e
+        except httpx.TooManyRedirects as e:
+            raise FetchError(url, f"more than {MAX_REDIRECTS} redirects") from e
+        except httpx.InvalidURL as e:
+            raise FetchError(url, f"invalid URL: {e}", transient=False) from e
+        except httpx.HTTPError as e:
+            raise FetchError(url, _describe(e)) from e
 
     async def _get(
         self, url: str, host: str, headers: dict[str, str], seconds: float, limit: int

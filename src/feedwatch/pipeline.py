@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,6 +41,8 @@ from feedwatch.timing import (
 
 log = logging.getLogger("feedwatch.poll")
 
+BACKLOG = 32
+
 
 def log_result(result: PollResult) -> None:
     """One line per poll: failures as warnings, news at INFO, nothing new at DEBUG."""
@@ -66,8 +68,9 @@ class FetcherLike(Protocol):
         etag: str | None = None,
         last_modified: str | None = None,
         max_body: int | None = None,
+        when_ready: Callable[[], Awaitable[None]] | None = None,
     ) -> FetchResult:
-        """A conditional GET."""
+        """A conditional GET; ``when_ready`` is awaited just before the request."""
         ...  # pragma: no cover
 
 
@@ -142,6 +145,17 @@ class PollContext:
     jitter: Callable[[], float]
     digests: Mapping[str, timedelta] = field(default_factory=dict)  # notifier -> period
     preparer: PreparerLike | None = None  # None: prepared on the loop
+    # fetched bodies waiting to be prepared and saved: downloads are faster than preparing a
+    # first round, and without a bound every body of the round was held at once
+    backlog: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(BACKLOG))
+
+    async def room_for_a_body(self) -> None:
+        """Wait while the backlog is full, without holding a place in it (the fetcher asks
+        once it is the host's turn, so at most the requests in flight are fetched beyond
+        the backlog)."""
+        if self.backlog.locked():
+            async with self.backlog:
+                pass
 
     async def prepare(self, job: FeedJob) -> PreparedFeed:
         """Parse, key, sketch and match a fetched body (prepare.py)."""
@@ -154,33 +168,17 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
     """Poll one feed and store what is new; a failure is recorded and returned, not raised."""
     try:
         fetched = await ctx.fetcher.get(
-            state.address, spec.timeout, state.etag, state.last_modified, spec.max_body
+            state.address,
+            spec.timeout,
+            state.etag,
+            state.last_modified,
+            spec.max_body,
+            when_ready=ctx.room_for_a_body,
         )
-        now = ctx.clock()
         if fetched.not_modified:
-            interval = polite_interval(spec.interval, state.interval_hint, fetched.max_age)
-            next_at = next_poll_at(now, interval, 0, ctx.jitter())
-            ctx.store.record_not_modified(
-                state.id, now, next_at, redirect=_redirect(state, fetched)
-            )
-            return PollResult(spec.url, not_modified=True, http_status=304)
-        job = FeedJob(
-            body=fetched.body,
-            url=fetched.final_url or state.address,
-            content_type=fetched.content_type,
-            feed_url=spec.url,
-            feed_name=spec.name,
-            address=state.address,
-            known_entries=ctx.store.recent_entry_keys(state.id),
-        )
-        try:
-            prepared = await ctx.prepare(job)
-        except ParseError as e:
-            return _record_failure(ctx, spec, state, e, fetched.status)
-        interval = polite_interval(spec.interval, prepared.parsed.interval_hint, fetched.max_age)
-        next_at = next_poll_at(now, interval, 0, ctx.jitter())
-        with ctx.store.deciding():
-            return _save(ctx, spec, state, fetched, prepared, now, next_at)
+            return _not_modified(ctx, spec, state, fetched)
+        async with ctx.backlog:
+            return await _store_body(ctx, spec, state, fetched)
     except ResponseTooLarge as e:
         return _record_failure(ctx, spec, state, e, 200)
     except FeedError as e:
@@ -188,6 +186,39 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
     except StoreError as e:
         log.error("store failed feed=%s error=%s", spec.url, e)
         return PollResult(spec.url, error=str(e))
+
+
+def _not_modified(
+    ctx: PollContext, spec: FeedSpec, state: FeedState, fetched: FetchResult
+) -> PollResult:
+    now = ctx.clock()
+    interval = polite_interval(spec.interval, state.interval_hint, fetched.max_age)
+    next_at = next_poll_at(now, interval, 0, ctx.jitter())
+    ctx.store.record_not_modified(state.id, now, next_at, redirect=_redirect(state, fetched))
+    return PollResult(spec.url, not_modified=True, http_status=304)
+
+
+async def _store_body(
+    ctx: PollContext, spec: FeedSpec, state: FeedState, fetched: FetchResult
+) -> PollResult:
+    now = ctx.clock()
+    job = FeedJob(
+        body=fetched.body,
+        url=fetched.final_url or state.address,
+        content_type=fetched.content_type,
+        feed_url=spec.url,
+        feed_name=spec.name,
+        address=state.address,
+        known_entries=ctx.store.recent_entry_keys(state.id),
+    )
+    try:
+        prepared = await ctx.prepare(job)
+    except ParseError as e:
+        return _record_failure(ctx, spec, state, e, fetched.status)
+    interval = polite_interval(spec.interval, prepared.parsed.interval_hint, fetched.max_age)
+    next_at = next_poll_at(now, interval, 0, ctx.jitter())
+    with ctx.store.deciding():
+        return _save(ctx, spec, state, fetched, prepared, now, next_at)
 
 
 def _save(

@@ -297,3 +297,30 @@ def test_many_feeds_on_one_host_at_once_all_arrive(feed_server: FeedServer) -> N
     results = asyncio.run(go())
     assert [r.url for r in results] == urls
     assert all(r.body == BODY for r in results)
+
+
+def test_feeds_queued_behind_one_busy_host_do_not_hold_back_another_host(
+    feed_server: FeedServer,
+) -> None:
+    """A host's turn is taken before a place among all requests in flight: six slow feeds
+    on one host, with two places in all, must not keep a feed on another host waiting."""
+    slow = [feed_server.set(f"/slow{n}.xml", BODY, delay=0.4) for n in range(6)]
+    other = feed_server.set("/other.xml", BODY).replace("127.0.0.1", "localhost")
+    finished: list[str] = []
+
+    async def go() -> None:
+        fetcher = Fetcher(max_in_flight=2, per_host=1)
+
+        async def one(url: str) -> None:
+            await fetcher.get(url, TIMEOUT)
+            finished.append(url)
+
+        try:
+            await asyncio.gather(*(one(u) for u in [*slow, other]))
+        finally:
+            await fetcher.aclose()
+
+    asyncio.run(go())
+    # the other host's feed ends second at the latest (after the first slow one, if that
+    # one was already in flight), not after the six slow feeds of the busy host
+    assert finished.index(other) <= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from standardwebhooks.webhooks import Webhook
 from feedwatch.app import App
 from feedwatch.config import Config, parse_config
 from feedwatch.models import DeliveryOutcome, DeliveryStatus, PollResult
+from feedwatch.pipeline import PollContext, poll_feeds
+from feedwatch.prepare import FeedJob, PreparedFeed, prepare
 from harness.article import ARTICLE_LINK, load_article, unrelated_items
 from harness.feeds import atom, rss
 from harness.servers import FeedServer, WebhookReceiver
@@ -362,3 +365,40 @@ def test_without_notifiers_alerts_print_to_stdout(
     assert RULE in line
     assert ARTICLE_LINK in line
     assert "Peru" in line
+
+
+def test_downloads_wait_while_the_backlog_of_bodies_is_full(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """Downloading is faster than preparing a first round: once the backlog is full, no
+    further feed is fetched until a body in hand has been saved, so memory stays bounded."""
+    urls = [
+        feed_server.set(f"/b{n}.xml", rss(f"B{n}", "https://b.example/", unrelated_items()[:3]))
+        for n in range(12)
+    ]
+    config = make_config(tmp_path, urls, None)
+    in_hand: list[int] = []
+
+    class SlowPreparer:
+        def __init__(self, ctx: PollContext) -> None:
+            self.ctx = ctx
+            self.saved = 0
+
+        async def prepare(self, job: FeedJob) -> PreparedFeed:
+            in_hand.append(len(feed_server.requests) - self.saved)
+            await asyncio.sleep(0.15)
+            self.saved += 1  # saved right after, before the backlog place is given up
+            return prepare(job, self.ctx.matcher, self.ctx.routes)
+
+    async def go() -> list[PollResult]:
+        async with App(config, jitter=lambda: 0.0) as app:
+            base = replace(app.poll_context, backlog=asyncio.Semaphore(2))
+            ctx = replace(base, preparer=SlowPreparer(base))
+            states = {s.url: s for s in app.store.feed_states()}
+            return await poll_feeds(ctx, [(app.specs[u], states[u]) for u in urls])
+
+    results = asyncio.run(go())
+    assert [r.error for r in results] == [None] * 12
+    assert sum(r.new_items + r.copies for r in results) == 36
+    # two in the backlog, and at most the host's two requests in flight beyond it
+    assert max(in_hand) <= 4
