@@ -29,6 +29,9 @@ ATOM = "http://www.w3.org/2005/atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 DC = "http://purl.org/dc/elements/1.1/"
 SY = "http://purl.org/rss/1.0/modules/syndication/"
+SLASH = "http://purl.org/rss/1.0/modules/slash/"
+WFW = "http://wellformedweb.org/commentapi/"
+WORDPRESS = "com-wordpress:feed-additions:1"
 
 _DECLARATION = re.compile(rb"^<\?xml[^>]*?\?>")
 _DECLARED_ENCODING = re.compile(rb"\bencoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
@@ -53,7 +56,7 @@ _RSS_CHANNEL_SKIPPED = frozenset(
     {
         "description", "language", "copyright", "managingeditor", "webmaster", "pubdate",
         "lastbuilddate", "category", "generator", "docs", "cloud", "rating", "image",
-        "textinput", "skiphours", "skipdays", SY + " updatebase",
+        "textinput", "skiphours", "skipdays", SY + " updatebase", WORDPRESS + " site",
     }
 )  # fmt: skip
 _RSS_ITEM = {
@@ -66,7 +69,11 @@ _RSS_ITEM = {
     DC + " creator": "author",
     "author": "author",
 }
-_RSS_ITEM_SKIPPED = frozenset({"category", "comments", "enclosure", "source"})
+# WordPress's comment links and count: feedparser keeps them as fields of their own
+_RSS_ITEM_SKIPPED = frozenset(
+    {"category", "comments", "enclosure", "source", WFW + " commentrss", WFW + " comment",
+     SLASH + " comments"}
+)  # fmt: skip
 _ATOM_FEED = {ATOM + " title": "title", ATOM + " id": "id"}
 _ATOM_FEED_SKIPPED = frozenset(
     ATOM + " " + name
@@ -196,6 +203,8 @@ class _Reader:
         self.channels = 0
         self.feed_seen: set[str] = set()  # the fields of the feed met so far
         self.seen = self.feed_seen
+        self.person: dict[str, str] | None = None  # inside an entry's Atom <author>
+        self.person_depth = 0
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
         self.depth += 1
@@ -213,6 +222,9 @@ class _Reader:
         attrs = {key.lower(): value for key, value in attributes.items()}
         if self.collecting is not None:
             raise _Decline  # markup inside a text field: feedparser re-serialises it
+        if self.person is not None:
+            self._person_child(name, attrs)
+            return
         if any(" " in k and k != _XML_LANG for k in attrs):
             raise _Decline  # a namespaced attribute: feedparser drops the namespace
         if any(k.endswith(("base", "lastmod", "href")) for k in attrs) and not name.endswith(
@@ -276,11 +288,39 @@ class _Reader:
     def _entry_child(self, name: str, attrs: dict[str, str]) -> None:
         if name in (_RSS_ITEM_SKIPPED if self.rss else _ATOM_ENTRY_SKIPPED):
             self._skip(name)
+        elif not self.rss and name == ATOM + " author":
+            if attrs or "author" in self.seen:
+                raise _Decline  # a second author: feedparser keeps the first in ``author``
+            self.seen.add("author")
+            self.person = {}
+            self.person_depth = self.depth
         elif not self.rss and name == ATOM + " link":
             self._atom_link(attrs)
             self._skip(name)
         else:
             self._open_field(name, attrs)
+
+    def _person_child(self, name: str, attrs: dict[str, str]) -> None:
+        assert self.person is not None
+        part = name.rpartition(" ")[2]
+        if attrs or self.depth != self.person_depth + 1 or name not in _PERSON:
+            raise _Decline
+        if part in self.person:
+            raise _Decline
+        self.collecting = "person " + part
+        self.pieces = []
+
+    def _close_person(self) -> None:
+        """feedparser's ``author``: the name, with the email in brackets when both are given."""
+        assert self.person is not None
+        name, email = self.person.get("name"), self.person.get("email")
+        self.person = None
+        if name and email:
+            self.context["author"] = f"{name} ({email})"
+        elif name or email:
+            self.context["author"] = name or email
+        else:
+            raise _Decline  # feedparser would read the author's own text, and look for an email
 
     def _skip(self, name: str) -> None:
         self.skip_depth = 1
@@ -319,6 +359,8 @@ class _Reader:
     def text(self, data: str) -> None:
         if self.collecting is not None and not self.skip_depth:
             self.pieces.append(data)
+        elif self.person is not None and not data.isspace():
+            raise _Decline  # text of the author's own, outside name, email and uri
 
     def end(self, name: str) -> None:
         self.depth -= 1
@@ -329,6 +371,8 @@ class _Reader:
         if key is not None:
             self.collecting = None
             self._close_field(key, "".join(self.pieces).strip())
+        elif self.person is not None:
+            self._close_person()
         elif self.in_entry and self.depth == (2 if self.rss else 1):
             self.in_entry = False
             assert self.document is not None
@@ -339,7 +383,12 @@ class _Reader:
     def _close_field(self, key: str, value: str) -> None:
         # in feedparser's order: stripped, resolved when a link, then repaired
         context = self.context
-        if key in _DATES:
+        if key.startswith("person "):
+            assert self.person is not None
+            if _C1_CONTROLS.search(value):
+                raise _Decline
+            self.person[key[7:]] = value  # feedparser repairs no encoding in a person
+        elif key in _DATES:
             value = _repair(value)
             context[key + "_parsed"] = feedparser_date(value)
             context[key] = value

@@ -75,7 +75,9 @@ def rss(items: str, channel: str = "<title>News</title><link>/home</link>") -> b
         'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
         'xmlns:dc="http://purl.org/dc/elements/1.1/" '
         'xmlns:sy="http://purl.org/rss/1.0/modules/syndication/" '
-        'xmlns:atom="http://www.w3.org/2005/Atom">'
+        'xmlns:atom="http://www.w3.org/2005/Atom" '
+        'xmlns:wfw="http://wellformedweb.org/CommentAPI/" '
+        'xmlns:slash="http://purl.org/rss/1.0/modules/slash/">'
         f"<channel>{channel}{items}</channel></rss>"
     ).encode()
 
@@ -113,6 +115,8 @@ RSS_ITEMS = [
     '<enclosure url="/a.mp3" length="1" type="audio/mpeg"/><source url="/s">S</source>'
     "<title>Extras</title></item>",
     "<item><title>a<!-- note -->b</title><?pi x?></item>",
+    "<item><title>WordPress</title><wfw:commentRss>/c/feed/</wfw:commentRss>"
+    "<wfw:comment>/c</wfw:comment><slash:comments>3</slash:comments></item>",
 ]
 
 
@@ -136,7 +140,24 @@ ATOM_ENTRIES = [
     '<entry><content type="text">a &lt; b</content><published>2025-06-09T01:02:03Z'
     "</published><updated>2025-06-10T04:00:00Z</updated></entry>",
     '<entry><title type="HTML">Caps &amp;amp; type</title><category term="x"/></entry>',
+    "<entry><title>By</title><author><name>Ana</name></author></entry>",
+    "<entry><author>\n <name> Ana  B </name>\n <uri>/ana</uri>\n</author></entry>",
+    "<entry><author><name>Ana</name><email>ana@x.org</email></author></entry>",
+    "<entry><author><email>ana@x.org</email><uri>https://x.org/</uri></author></entry>",
+    # feedparser repairs UTF-8 read as Latin-1 in a title, not in a name
+    "<entry><author><name>Caf\u00e9 &amp; \u00c3\u00a9</name></author>"
+    "<title>\u00c3\u00a9</title></entry>",
 ]
+
+REAL_SHAPES = sorted((ROOT / "tests" / "data" / "feeds").glob("*.xml"))
+
+
+@pytest.mark.parametrize("path", REAL_SHAPES, ids=lambda p: p.name)
+def test_feeds_shaped_like_real_ones_are_taken_by_the_fast_path(path: Path) -> None:
+    """A WordPress feed, a Google News search and an Atom feed with authors, as served."""
+    kind = "application/atom+xml" if "atom" in path.name else "application/rss+xml"
+    parsed = taken(path.read_bytes(), kind)
+    assert parsed.items
 
 
 @pytest.mark.parametrize("entry", ATOM_ENTRIES)
@@ -185,7 +206,10 @@ DECLINED = [
         '<entry><content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">x</div>'
         "</content></entry>"
     ),
-    atom("<entry><author><name>Ana</name></author></entry>"),
+    atom("<entry><author><name>A</name></author><author><name>B</name></author></entry>"),
+    atom("<entry><author>Ana <email>a@x.org</email></author></entry>"),
+    atom("<entry><author><name><b>Ana</b></name></author></entry>"),
+    atom("<entry><author><uri>/ana</uri></author></entry>"),
     b'<rss version="0.91"><channel><item><title>a</title></item></channel></rss>',
     b"<rdf:RDF xmlns:rdf='http://www.w3.org/1999/02/22-rdf-syntax-ns#'/>",
     # found in review: each of these read differently by feedparser than a naive reader would
@@ -254,6 +278,8 @@ RSS_CHILD = st.one_of(
     st.builds(lambda t: f"<pubDate>{t}</pubDate>", TEXT | st.just("Tue, 10 Jun 2025 04:00 GMT")),
     st.builds(lambda t: f"<category>{t}</category>", TEXT),
     st.builds(lambda t: f"<dc:subject>{t}</dc:subject>", TEXT),
+    st.builds(lambda t: f"<wfw:commentRss>{t}</wfw:commentRss>", TEXT),
+    st.builds(lambda t: f"<slash:comments>{t}</slash:comments>", TEXT),
 )
 ATOM_CHILD = st.one_of(
     st.builds(
@@ -271,6 +297,15 @@ ATOM_CHILD = st.one_of(
     st.builds(lambda t: f"<summary>{t}</summary>", TEXT),
     st.builds(lambda t: f'<content type="html">{t}</content>', TEXT),
     st.builds(lambda t: f"<updated>{t}</updated>", TEXT | st.just("2025-06-10T04:00:00Z")),
+    st.builds(
+        lambda parts: f"<author>{''.join(parts)}</author>",
+        st.lists(
+            st.builds(
+                lambda k, t: f"<{k}>{t}</{k}>", st.sampled_from(["name", "email", "uri"]), TEXT
+            ),
+            max_size=3,
+        ),
+    ),
 )
 
 
