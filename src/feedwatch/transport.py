@@ -51,6 +51,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None),
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+                # HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as httpx honours them on its own
+                # transport (and ignores them when given another one)
+                trust_env=True,
             )
         return self._session
 
