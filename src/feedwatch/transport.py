@@ -18,6 +18,8 @@ import httpx
 from aiohttp import http_exceptions
 from yarl import URL
 
+MAX_HEADER_LINE = 16 * 1024
+
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Plain HTTP/1.1 requests over one aiohttp connection pool; nothing is decoded,
@@ -54,6 +56,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 # HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as httpx honours them on its own
                 # transport (and ignores them when given another one)
                 trust_env=True,
+                # httpx's own transport took a header block of up to 16 KB; aiohttp's
+                # default of 8 KB a line refused real sites' long Content-Security-Policy
+                max_line_size=MAX_HEADER_LINE,
+                max_field_size=MAX_HEADER_LINE,
             )
         return self._session
 

@@ -324,3 +324,14 @@ def test_feeds_queued_behind_one_busy_host_do_not_hold_back_another_host(
     # the other host's feed ends second at the latest (after the first slow one, if that
     # one was already in flight), not after the six slow feeds of the busy host
     assert finished.index(other) <= 1
+
+
+def test_a_long_response_header_is_accepted(feed_server: FeedServer) -> None:
+    """Some sites send a Content-Security-Policy of several kilobytes; httpx's own transport
+    took headers up to 16 KB, and so must ours."""
+    policy = "default-src 'self'; " + "; ".join(
+        f"img-src https://cdn{n}.example" for n in range(450)
+    )
+    assert 12_000 < len(policy) < 16_000
+    url = feed_server.set("/csp.xml", BODY, headers={"Content-Security-Policy": policy})
+    assert fetch(url).body == BODY
