@@ -49,6 +49,7 @@ class Fetcher:
         tls: ssl.SSLContext | None = None,
     ) -> None:
         self.max_body = max_body
+        self._closed = False
         self._global = asyncio.Semaphore(max_in_flight)
         self._per_host = per_host
         self._hosts: defaultdict[str, asyncio.Semaphore] = defaultdict(
@@ -57,7 +58,8 @@ class Fetcher:
         transport = AiohttpTransport(
             tls=tls or True,  # True: aiohttp's own default context, the system trust store
             max_connections=max_in_flight * 2,  # redirects may take a second connection
-            per_host=per_host,
+            # no second per-host cap: ours is per feed's host, and one per connected host
+            # would queue the feeds that all redirect to one platform behind two connections
         )
         self._client = httpx.AsyncClient(
             transport=transport,
@@ -71,7 +73,8 @@ class Fetcher:
         )
 
     async def aclose(self) -> None:
-        """Close every pool."""
+        """Close the connections; a later get fails as a FetchError."""
+        self._closed = True
         await self._client.aclose()
 
     async def get(
@@ -87,12 +90,14 @@ class Fetcher:
         and the body may not pass ``max_body`` bytes, decompressed or not. ``when_ready``
         is awaited once it is the host's turn, before the request: the caller's say on
         whether it can take another body now."""
+        if self._closed:  # a poll that outlived the daemon's stop
+            raise FetchError(url, "the fetcher is closed")
         host = (urlsplit(url).hostname or "").lower()
-        headers = {}
+        headers: dict[bytes, bytes] = {}
         if etag:
-            headers["if-none-match"] = etag
+            headers[b"if-none-match"] = _validator(etag)
         if last_modified:
-            headers["if-modified-since"] = last_modified
+            headers[b"if-modified-since"] = _validator(last_modified)
         seconds = timeout.total_seconds()
         # the host's turn first: feeds queued behind one busy host hold no global slot
         async with self._hosts[host]:
@@ -102,7 +107,7 @@ class Fetcher:
                 return await self._get_bounded(url, host, headers, seconds, max_body)
 
     async def _get_bounded(
-        self, url: str, host: str, headers: dict[str, str], seconds: float, max_body: int | None
+        self, url: str, host: str, headers: dict[bytes, bytes], seconds: float, max_body: int | None
     ) -> FetchResult:
         """The request itself, within its timeout, its errors as FeedErrors."""
         try:
@@ -118,7 +123,7 @@ class Fetcher:
             raise FetchError(url, _describe(e)) from e
 
     async def _get(
-        self, url: str, host: str, headers: dict[str, str], seconds: float, limit: int
+        self, url: str, host: str, headers: dict[bytes, bytes], seconds: float, limit: int
     ) -> FetchResult:
         async with self._client.stream("GET", url, headers=headers, timeout=seconds) as response:
             status = response.status_code
@@ -215,6 +220,16 @@ class _Inflater:
 
 def _zlib_header(data: bytes) -> bool:
     return data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+def _validator(value: str) -> bytes:
+    """A stored ETag or Last-Modified as header bytes again. httpx decoded it as ASCII, UTF-8
+    or Latin-1, and refuses to send a str that is not ASCII: a server's odd validator must
+    not fail the feed's every poll."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
 
 
 def _permanent_redirect(response: httpx.Response) -> str | None:

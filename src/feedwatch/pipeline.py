@@ -41,6 +41,7 @@ from feedwatch.timing import (
 
 log = logging.getLogger("feedwatch.poll")
 
+# fetched bodies waiting to be prepared and saved, at most (a feed is often 50-100 KB)
 BACKLOG = 32
 
 
@@ -177,8 +178,9 @@ async def poll_feed(ctx: PollContext, spec: FeedSpec, state: FeedState) -> PollR
         )
         if fetched.not_modified:
             return _not_modified(ctx, spec, state, fetched)
+        now = ctx.clock()  # the poll's time is the fetch's, not the end of a wait
         async with ctx.backlog:
-            return await _store_body(ctx, spec, state, fetched)
+            return await _store_body(ctx, spec, state, fetched, now)
     except ResponseTooLarge as e:
         return _record_failure(ctx, spec, state, e, 200)
     except FeedError as e:
@@ -199,9 +201,8 @@ def _not_modified(
 
 
 async def _store_body(
-    ctx: PollContext, spec: FeedSpec, state: FeedState, fetched: FetchResult
+    ctx: PollContext, spec: FeedSpec, state: FeedState, fetched: FetchResult, now: datetime
 ) -> PollResult:
-    now = ctx.clock()
     job = FeedJob(
         body=fetched.body,
         url=fetched.final_url or state.address,

@@ -10,6 +10,7 @@ httpx's hierarchy.
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
@@ -37,9 +38,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._per_host = per_host
         self._keepalive = keepalive_seconds
         self._session: aiohttp.ClientSession | None = None
+        self._closed = False
+        # read once, as httpx reads them for its own transport; aiohttp's trust_env would
+        # also send ~/.netrc logins to every feed host, which httpx never did
+        self._proxies = urllib.request.getproxies_environment()
 
     def _open_session(self) -> aiohttp.ClientSession:
         # made on first use, inside the running loop, which aiohttp binds it to
+        if self._closed:
+            raise httpx.TransportError("the transport is closed")
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 ssl=self._tls,
@@ -53,9 +60,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 auto_decompress=False,
                 timeout=aiohttp.ClientTimeout(total=None),
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-                # HTTP_PROXY, HTTPS_PROXY and NO_PROXY, as httpx honours them on its own
-                # transport (and ignores them when given another one)
-                trust_env=True,
                 # httpx's own transport took a header block of up to 16 KB; aiohttp's
                 # default of 8 KB a line refused real sites' long Content-Security-Policy
                 max_line_size=MAX_HEADER_LINE,
@@ -72,11 +76,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         timeout = request.extensions.get("timeout", {})
         body = await request.aread()
         with _as_httpx_errors(request):
-            response = await self._open_session().request(
+            session = self._open_session()
+            response = await session.request(
                 request.method,
-                URL(str(request.url), encoded=True),
-                headers=list(request.headers.multi_items()),
+                # httpx has turned any user:password@ into an Authorization header already
+                URL(str(request.url), encoded=True).with_user(None),
+                headers=[
+                    (k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw
+                ],
                 data=body or None,
+                proxy=self._proxy_for(request.url),
                 allow_redirects=False,
                 compress=None,
                 timeout=aiohttp.ClientTimeout(
@@ -98,7 +107,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             },
         )
 
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY, as httpx honours them on its own
+        transport (and ignores them when it is given another)."""
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if not proxy or urllib.request.proxy_bypass(url.host):
+            return None
+        return proxy
+
     async def aclose(self) -> None:
+        self._closed = True
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -143,4 +161,6 @@ def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
     except aiohttp.ClientOSError as e:
         raise httpx.ReadError(str(e) or type(e).__name__, request=request) from e
     except aiohttp.ClientError as e:
+        raise httpx.TransportError(str(e) or type(e).__name__, request=request) from e
+    except ValueError as e:  # aiohttp refuses some requests so (a login it cannot use...)
         raise httpx.TransportError(str(e) or type(e).__name__, request=request) from e

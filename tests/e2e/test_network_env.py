@@ -15,6 +15,7 @@ import trustme
 
 from harness.article import load_article
 from harness.feeds import rss
+from harness.servers import FeedServer
 
 from .conftest import Feedwatch
 
@@ -107,14 +108,27 @@ def test_an_https_feed_with_an_unknown_issuer_fails_with_a_clear_error(
     assert "0 ok, 1 failed" in result.stdout + result.stderr
 
 
-def test_http_proxy_from_the_environment_is_used(
-    tmp_path: Path, proxy: _Server, feedwatch_factory: type[Feedwatch]
+@pytest.mark.parametrize("variable", ["HTTP_PROXY", "ALL_PROXY", "http_proxy"])
+def test_a_proxy_from_the_environment_is_used(
+    tmp_path: Path, proxy: _Server, feedwatch_factory: type[Feedwatch], variable: str
 ) -> None:
     # nothing listens on that port: only the proxy can answer for it
     url = "http://localhost:1/feed.xml"
-    env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": ""}
+    env = {variable: f"http://127.0.0.1:{proxy.port}", "NO_PROXY": ""}
     feedwatch = feedwatch_factory(_config(tmp_path, url), env=env)
     result = feedwatch("poll")
     assert result.returncode == 0, result.stderr
     assert "1 ok, 0 failed" in result.stdout + result.stderr, result.stderr
     assert proxy.targets == [url]  # the absolute form a proxy is sent
+
+
+def test_no_proxy_hosts_are_fetched_directly(
+    tmp_path: Path, proxy: _Server, feed_server: FeedServer, feedwatch_factory: type[Feedwatch]
+) -> None:
+    url = feed_server.set("/direct.xml", BODY).replace("127.0.0.1", "localhost")
+    env = {"HTTP_PROXY": f"http://127.0.0.1:{proxy.port}", "NO_PROXY": "example.org,localhost"}
+    feedwatch = feedwatch_factory(_config(tmp_path, url), env=env)
+    result = feedwatch("poll")
+    assert "1 ok, 0 failed" in result.stdout + result.stderr, result.stderr
+    assert proxy.targets == []
+    assert feed_server.hits("/direct.xml") == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -335,3 +336,46 @@ def test_a_long_response_header_is_accepted(feed_server: FeedServer) -> None:
     assert 12_000 < len(policy) < 16_000
     url = feed_server.set("/csp.xml", BODY, headers={"Content-Security-Policy": policy})
     assert fetch(url).body == BODY
+
+
+def test_a_login_in_the_feed_url_is_sent_as_basic_auth(feed_server: FeedServer) -> None:
+    url = feed_server.set("/private.xml", BODY).replace("http://", "http://reader:s3cret@")
+    assert fetch(url).body == BODY
+    (request,) = feed_server.requests
+    assert request.headers["authorization"] == "Basic cmVhZGVyOnMzY3JldA=="
+
+
+def test_netrc_logins_are_not_sent_to_feed_hosts(
+    feed_server: FeedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("default login alice password s3cret\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+    assert fetch(feed_server.set("/feed.xml", BODY)).body == BODY
+    (request,) = feed_server.requests
+    assert "authorization" not in request.headers
+
+
+@pytest.mark.parametrize("etag", ['"caf\u00e9"', '"\u20ac1"'])
+def test_a_stored_validator_that_is_not_ascii_is_sent_back(
+    feed_server: FeedServer, etag: str
+) -> None:
+    """httpx decodes odd header bytes as UTF-8 or Latin-1 and refuses to send such a str:
+    the feed's next poll must not fail for it."""
+    url = feed_server.set("/odd.xml", BODY)
+    result = fetch(url, etag=etag, last_modified="Mon, 07 Aug 2023 14:02:11 GMT\u00e9")
+    assert result.status == 200
+    assert feed_server.requests[0].headers["if-none-match"]
+
+
+def test_a_closed_fetcher_refuses_to_open_a_new_connection(feed_server: FeedServer) -> None:
+    url = feed_server.set("/feed.xml", BODY)
+
+    async def go() -> None:
+        fetcher = Fetcher()
+        await fetcher.get(url, TIMEOUT)
+        await fetcher.aclose()
+        with pytest.raises(FetchError, match="closed"):
+            await fetcher.get(url, TIMEOUT)
+
+    asyncio.run(go())
