@@ -27,13 +27,18 @@ def fingerprint(title: str, text: str) -> str | None:
     return _digest("content", one_line(title).casefold(), body)
 
 
+def guid_entry_key(feed_url: str, guid: str) -> str:
+    """The entry key of an item that has a guid: the feed and the guid alone."""
+    return _digest("guid", feed_url, guid)
+
+
 def keys_for(feed_url: str, item: ParsedItem) -> ItemKeys | None:
     """The item's keys, or None when it has nothing to be recognised by."""
     link = canonical_link(item.link) if item.link else None
     link_key = _digest("link", link) if link else None
     content_key = fingerprint(item.title, item.text)
     if item.guid:
-        entry = _digest("guid", feed_url, item.guid)
+        entry = guid_entry_key(feed_url, item.guid)
     elif link_key or content_key:
         entry = _digest("entry", feed_url, link_key or content_key or "")
     elif item.title:

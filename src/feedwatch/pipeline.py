@@ -234,6 +234,8 @@ def _save(
     parsed = prepared.parsed
     entry_keys, shared_keys = lookup_keys(keys for _, keys in prepared.batch)
     seen, articles = ctx.store.known(entry_keys, shared_keys)
+    # stored by this feed a moment ago (items are never deleted), and read as a guid alone
+    seen.update(prepared.batch[index][1].entry_key for index in prepared.known)
     decisions = classify(prepared.batch, seen, articles)
     decisions, sketches = _find_stories(ctx, decisions, now, prepared.sketches)
     feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)

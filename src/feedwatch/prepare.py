@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from feedwatch.dedup import alert_id, keys_for
+from feedwatch.dedup import alert_id, guid_entry_key, keys_for
 from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import ItemKeys, NewAlert, ParsedFeed, ParsedItem
 from feedwatch.parse import parse_feed
@@ -37,27 +37,37 @@ class FeedJob:
 class PreparedFeed:
     """The parsed feed, its items with their keys (items with no key dropped), and for each
     item not known before (by its index in ``batch``): its sketch and the alerts it raises
-    if it turns out new."""
+    if it turns out new. The items of ``known`` were stored by this feed already: only
+    their entry key is real (parse.py gives them their guid alone), and they are SEEN."""
 
     parsed: ParsedFeed
     batch: tuple[tuple[ParsedItem, ItemKeys], ...]
     sketches: Mapping[int, tuple[int, ...]] = field(default_factory=dict)
     alerts: Mapping[int, tuple[NewAlert, ...]] = field(default_factory=dict)
+    known: frozenset[int] = frozenset()
 
 
 def prepare(job: FeedJob, matcher: Matcher, routes: Mapping[str, tuple[str, ...]]) -> PreparedFeed:
     """Parse, key, sketch and match; raises ParseError when the body is not a feed."""
-    parsed = parse_feed(job.body, job.url, job.content_type)
+    known = job.known_entries
+    parsed = parse_feed(
+        job.body,
+        job.url,
+        job.content_type,
+        known_guid=(lambda guid: guid_entry_key(job.feed_url, guid) in known) if known else None,
+    )  # a known entry without a guid is still read whole: its key needs its link or text
     batch = tuple((item, keys) for item in parsed.items if (keys := keys_for(job.feed_url, item)))
     feed = " ".join(p for p in (job.feed_name, parsed.title, job.address) if p)
     sketches: dict[int, tuple[int, ...]] = {}
     alerts: dict[int, tuple[NewAlert, ...]] = {}
+    known_items: set[int] = set()
     for index, (item, keys) in enumerate(batch):
-        if keys.entry_key in job.known_entries:
+        if keys.entry_key in known:
+            known_items.add(index)
             continue
         sketches[index] = sketch(item.text)
         alerts[index] = tuple(item_alerts(item, keys, index, matcher, routes, feed))
-    return PreparedFeed(parsed, batch, sketches, alerts)
+    return PreparedFeed(parsed, batch, sketches, alerts, frozenset(known_items))
 
 
 def item_alerts(

@@ -11,14 +11,17 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from feedwatch import fastparse, workers
+from feedwatch import fastparse, parse, workers
 from feedwatch.app import App
 from feedwatch.config import parse_config
+from feedwatch.models import ParsedItem
+from feedwatch.store import Store
 from harness.servers import FeedServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench" / "feeds"))
@@ -40,7 +43,11 @@ ALERTS = (
 )
 
 
-def poll_into(tmp_path: Path, name: str, urls: list[str]) -> dict[str, list[Any]]:
+def poll_into(
+    tmp_path: Path, name: str, urls: list[str], between: Callable[[], None] | None = None
+) -> dict[str, list[Any]]:
+    """Poll every feed into a database of its own; with ``between``, call it and poll again
+    (a second round, where most items are known)."""
     text = "\n".join(
         [f"database: {tmp_path / name}.db", "feeds:"]
         + [f"  - {url}" for url in urls]
@@ -52,6 +59,9 @@ def poll_into(tmp_path: Path, name: str, urls: list[str]) -> dict[str, list[Any]
     async def go() -> None:
         async with App(config) as app:
             await app.poll()
+            if between is not None:
+                between()
+                await app.poll()
 
     asyncio.run(go())
     db = sqlite3.connect(tmp_path / f"{name}.db")
@@ -99,3 +109,43 @@ def test_fast_path_feedparser_and_workers_store_and_alert_the_same(
         for table in ("items", "alerts"):
             differ = [(a, b) for a, b in zip(fast[table], other[table], strict=True) if a != b]
             assert not differ, (name, table, differ[:2])
+
+
+def test_a_second_round_stores_the_same_with_known_items_read_by_their_guid_alone(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a changed feed most items are known: they are read as their guid alone (parse.py).
+    A second round must store and alert exactly as when every item is read whole."""
+    first, second = Corpus(FEEDS, seed=12), Corpus(FEEDS, seed=12)
+    assert second.change(0.5)
+    kinds = ["application/atom+xml" if f.atom else "application/rss+xml" for f in first.feeds]
+
+    def serve(corpus: Corpus) -> list[str]:
+        return [
+            feed_server.set(feed.path, feed.render(), content_type=kind)
+            for feed, kind in zip(corpus.feeds, kinds, strict=True)
+        ]
+
+    urls = serve(first)
+    read_as_guid: list[str] = []
+    real_known_item = parse._known_item
+
+    def counted(guid: str) -> ParsedItem:
+        read_as_guid.append(guid)
+        return real_known_item(guid)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(parse, "_known_item", counted)
+        patch.setattr(workers, "INLINE_BUDGET_SECONDS", 1e9)  # all in this process, counted
+        known_skipped = poll_into(tmp_path, "skip", urls, lambda: serve(second))
+    assert len(read_as_guid) > 500  # the second round read most items by their guid alone
+    serve(first)
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "recent_entry_keys", lambda self, feed_id, limit=500: frozenset())
+        read_whole = poll_into(tmp_path, "whole", urls, lambda: serve(second))
+
+    assert len(known_skipped["items"]) > len(
+        {(f.index, i.guid) for f in first.feeds for i in f.items}
+    )
+    for table in ("items", "stories", "alerts"):
+        assert known_skipped[table] == read_whole[table], table

@@ -114,7 +114,11 @@ def test_known_entries_are_keyed_but_neither_sketched_nor_matched() -> None:
                 known),
         MATCHER, ROUTES,
     )  # fmt: skip
-    assert partial.batch == full.batch
+    assert [k.entry_key for _, k in partial.batch] == [k.entry_key for _, k in full.batch]
+    assert partial.batch[5:] == full.batch[5:]
+    # the known ones are read as their guid alone: no HTML to text, no other key
+    assert all(item.guid and not (item.title or item.content) for item, _ in partial.batch[:5])
+    assert partial.known == frozenset(range(5))
     assert set(partial.sketches) == set(range(5, len(full.batch)))
     assert set(partial.alerts) == set(range(5, len(full.batch)))
 
