@@ -100,9 +100,9 @@ class Store:
                 self.db.enable_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 # a 12 MB page cache (the default is 2 MB): dedup and story indexes take
-                # random inserts. On a 1,000-feed first round: 8 MB took 29 s and 88 MB of
-                # peak RSS, 16 MB 25 s and 95-102 MB (over the 100 MB target), 12 MB 26.5 s
-                # and 92-97 MB; 64 MB gained little and cost 70 MB
+                # random inserts. On a 1,000-feed first round, peak RSS in MiB as the bench
+                # reports it: 8 MB took 29 s and 86; 12 MB 26.5-26.9 s and 90-95; 16 MB
+                # 23-26 s and 92-100, at the edge of the 100 MB target; 64 MB 23.6 s and 142
                 self.db.execute("PRAGMA cache_size = -12288")
                 migrations.apply(self.db)
                 self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
