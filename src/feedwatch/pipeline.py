@@ -29,8 +29,8 @@ from feedwatch.models import (
     Redirect,
     Verdict,
 )
-from feedwatch.prepare import FeedJob, PreparedFeed, item_alerts, prepare
-from feedwatch.stories import WINDOW_DAYS, best_story, sketch, stories_within
+from feedwatch.prepare import FeedJob, PreparedFeed, prepare
+from feedwatch.stories import WINDOW_DAYS, best_story, stories_within
 from feedwatch.timing import (
     adopt_redirect,
     digest_due_at,
@@ -238,16 +238,12 @@ def _save(
     seen.update(prepared.batch[index][1].entry_key for index in prepared.known)
     decisions = classify(prepared.batch, seen, articles)
     decisions, sketches = _find_stories(ctx, decisions, now, prepared.sketches)
-    feed = " ".join(p for p in (spec.name, parsed.title, state.address) if p)
+    # every item that can be NEW was prepared: the others are known, hence SEEN
     alerts = [
         alert
         for index, decision in enumerate(decisions)
         if decision.verdict is Verdict.NEW
-        for alert in (
-            prepared.alerts[index]
-            if index in prepared.alerts
-            else item_alerts(decision.item, decision.keys, index, ctx.matcher, ctx.routes, feed)
-        )
+        for alert in prepared.alerts[index]
     ]
     ctx.store.save_poll(
         PollOutcome(
@@ -278,9 +274,7 @@ def _find_stories(
 ) -> tuple[list[Decision], dict[int, tuple[int, ...]]]:
     """Turn NEW items that repeat a story of the last 30 days into copies (issue 5)."""
     sketches = {
-        i: s
-        for i, d in enumerate(decisions)
-        if d.verdict is Verdict.NEW and (s := prepared[i] if i in prepared else sketch(d.item.text))
+        i: s for i, d in enumerate(decisions) if d.verdict is Verdict.NEW and (s := prepared[i])
     }
     if not sketches:
         return decisions, {}

@@ -59,12 +59,19 @@ def _words(folded: str) -> list[bytes]:
     return [w.encode() for w in _WORD.findall(folded)]
 
 
+# the hashes' 32-bit halves, read straight from their big-endian bytes
+_HALF = next(code for code in "IL" if array(code).itemsize == 4)
+
+
 def sketch(text: str) -> tuple[int, ...]:
-    """The sampled shingle hashes of a text, sorted; empty when the text is too short.
+    """The text's sample keys (``sample_key`` of each sampled shingle hash), sorted; empty
+    when the text is too short. These are what the store indexes and compares.
 
     A shingle's hash is (a*K1) ^ (b*K2) ^ (c*K3) ^ d over its four word hashes (mod 2**64).
     The per-shingle XORs are done all at once, on the words' mixes laid end to end as four
-    long integers: one C operation each instead of one Python step per shingle."""
+    long integers: one C operation each instead of one Python step per shingle. Only the
+    high half of each hash decides and names a sample, so the bytes are read as 32-bit
+    halves and every other one kept."""
     words = _words(fold(text))
     count = len(words) - SHINGLE_WORDS + 1
     if count <= 0:
@@ -77,18 +84,17 @@ def sketch(text: str) -> tuple[int, ...]:
         ^ int.from_bytes(join(third[2 : count + 2]), "big")
         ^ int.from_bytes(join(fourth[3:]), "big")
     )
-    values = array("q", mixed.to_bytes(8 * count, "big"))  # signed, as SQLite stores them
+    halves = array(_HALF, mixed.to_bytes(8 * count, "big"))
     if sys.byteorder == "little":
-        values.byteswap()
-    # the high half decides the sample, the whole value is kept
-    sampled = {v for v in values if ((v >> 32) & 0xFFFFFFFF) % SAMPLE_ONE_IN == 0}
+        halves.byteswap()
+    sampled = {high // SAMPLE_ONE_IN for high in halves[::2] if not high % SAMPLE_ONE_IN}
     return tuple(sorted(sampled)) if len(sampled) >= MIN_SKETCH else ()
 
 
 def sample_key(value: int) -> int:
-    """The compact form a sample is stored under: its sampled half (a multiple of
-    SAMPLE_ONE_IN) divided by the rate, under 2**30. Two samples of a sketch rarely share
-    one (one in 700 million), and a story needs MIN_SHARED of them."""
+    """The key a sampled 64-bit shingle hash is stored under: its sampled half (a multiple
+    of SAMPLE_ONE_IN) divided by the rate, under 2**30. Two samples of a sketch rarely
+    share one (one in 700 million), and a story needs MIN_SHARED of them."""
     return ((value >> 32) & 0xFFFFFFFF) // SAMPLE_ONE_IN
 
 
@@ -125,21 +131,25 @@ def best_story(size: int, candidates: Iterable[tuple[int, int, int]]) -> int | N
 def stories_within(sketches: Mapping[int, Sequence[int]]) -> dict[int, int]:
     """Inside one batch (index -> sketch, in feed order): each index that repeats an
     earlier one's story, mapped to that earlier index."""
-    seen: dict[int, list[int]] = {}
+    # sample key -> the originals carrying it; most keys are carried by one text, so the
+    # keys shared with earlier texts are found by a set operation, not a step per key
+    owners: dict[int, tuple[int, ...]] = {}
     sizes: dict[int, int] = {}
     found: dict[int, int] = {}
-    for index, hashes in sketches.items():
-        if not hashes:
+    for index, keys in sketches.items():
+        if not keys:
             continue
+        common = {key: owners[key] for key in owners.keys() & keys}
         shared: dict[int, int] = {}
-        for value in hashes:
-            for earlier in seen.get(value, ()):
+        for earlier_owners in common.values():
+            for earlier in earlier_owners:
                 shared[earlier] = shared.get(earlier, 0) + 1
-        match = best_story(len(hashes), ((e, n, sizes[e]) for e, n in shared.items()))
+        match = best_story(len(keys), ((e, n, sizes[e]) for e, n in shared.items()))
         if match is not None:
             found[index] = match
             continue
-        sizes[index] = len(hashes)
-        for value in hashes:
-            seen.setdefault(value, []).append(index)
+        sizes[index] = len(keys)
+        owners.update(dict.fromkeys(keys, (index,)))
+        for key, earlier_owners in common.items():
+            owners[key] = (*earlier_owners, index)
     return found

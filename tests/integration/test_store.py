@@ -552,7 +552,7 @@ def test_story_samples_keep_working_across_the_move_to_a_compact_table(db_path: 
         assert raw(db_path, "SELECT key, item_id FROM story_samples ORDER BY key, item_id") == [
             (key, item) for key in keys for item in (1, 2)
         ]
-        found = store.story_candidates({0: (*samples, 99 << 32)}, NOW - timedelta(days=30))
+        found = store.story_candidates({0: (*keys, 99)}, NOW - timedelta(days=30))
         assert found == {0: [(1, 3, 3)]}  # item 2 is older than 30 days: no longer counts
     finally:
         store.close()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from itertools import repeat
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -46,7 +47,6 @@ from feedwatch.store.records import (
     ts,
 )
 from feedwatch.store.schema import SCHEMA_VERSION, migrations
-from feedwatch.stories import sample_key
 from feedwatch.text import fold
 
 __all__ = ["SCHEMA_VERSION", "Store", "item_record", "parse_ts", "ts"]
@@ -280,8 +280,8 @@ class Store:
                 ],
             )  # fmt: skip
             now, first_at = poll.now, poll.first_attempt_at
-            row_ids = self._insert_items(poll.feed_id, now, poll.decisions)
-            self._insert_sketches(row_ids, poll.sketches, now)
+            row_ids = self._insert_items(poll.feed_id, now, poll.decisions, poll.sketches)
+            self._insert_sketches(row_ids, poll.sketches)
             for alert in poll.alerts:
                 cursor = self.db.execute(
                     "INSERT OR IGNORE INTO alerts (id, rule, item_id, keywords, snippets, "
@@ -302,7 +302,11 @@ class Store:
                 )
 
     def _insert_items(
-        self, feed_id: int, now: datetime, decisions: Sequence[Decision]
+        self,
+        feed_id: int,
+        now: datetime,
+        decisions: Sequence[Decision],
+        sketches: Mapping[int, Sequence[int]],
     ) -> dict[int, int]:
         row_ids: dict[int, int] = {}
         first_seen = ts(now)
@@ -316,14 +320,15 @@ class Store:
             cursor = self.db.execute(
                 """
                 INSERT INTO items (feed_id, guid, url, title, author, published_at, summary,
-                    content, first_seen_at, copy_of, entry_key, link_key, content_key)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    content, first_seen_at, copy_of, entry_key, link_key, content_key,
+                    sketch_size)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
                 [
                     feed_id, item.guid, item.link, item.title, item.author,
                     ts(item.published_at) if item.published_at else None, item.summary,
                     item.content, first_seen, copy_of, keys.entry_key, keys.link_key,
-                    keys.content_key,
+                    keys.content_key, len(sketches.get(index, ())),
                 ],
             )  # fmt: skip
             assert cursor.lastrowid is not None
@@ -331,18 +336,15 @@ class Store:
         return row_ids
 
     def _insert_sketches(
-        self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]], now: datetime
+        self, row_ids: Mapping[int, int], sketches: Mapping[int, Sequence[int]]
     ) -> None:
-        rows: set[tuple[int, int]] = set()
-        sizes = []
-        for index, hashes in sketches.items():
-            if hashes and index in row_ids:
-                rows.update((sample_key(value), row_ids[index]) for value in hashes)
-                sizes.append((len(hashes), row_ids[index]))
-        self.db.conn.executemany("UPDATE items SET sketch_size = ? WHERE id = ?", sizes)
-        # in key order, each page of the tree is visited once per poll
+        rows: list[tuple[int, int]] = []
+        for index, keys in sketches.items():
+            if keys and index in row_ids:
+                rows += zip(keys, repeat(row_ids[index]))
+        rows.sort()  # in key order, each page of the tree is visited once per poll
         self.db.conn.executemany(
-            "INSERT OR IGNORE INTO story_samples (key, item_id) VALUES (?, ?)", sorted(rows)
+            "INSERT OR IGNORE INTO story_samples (key, item_id) VALUES (?, ?)", rows
         )
 
     @_wrapped
@@ -381,24 +383,33 @@ class Store:
     ) -> dict[int, list[tuple[int, int, int]]]:
         """For each sketch (by index), the stored stories sharing samples with it since
         ``since``: (story's first item, shared samples, that item's sketch size)."""
-        owners: dict[int, list[int]] = {}
-        for index, hashes in sketches.items():
-            for key in {sample_key(value) for value in hashes}:
-                owners.setdefault(key, []).append(index)
+        # sample key -> the sketches carrying it; keys are rarely shared inside a batch, so
+        # the shared ones are found by a set operation rather than a step per key
+        owners: dict[int, tuple[int, ...]] = {}
+        for index, keys in sketches.items():
+            common = {key: owners[key] for key in owners.keys() & keys}
+            owners.update(dict.fromkeys(keys, (index,)))
+            for key, earlier in common.items():
+                owners[key] = (*earlier, index)
         shared: dict[int, dict[int, int]] = {}
         sizes: dict[int, int] = {}
-        for chunk in _chunks(list(owners)):
-            marks = ",".join("?" * len(chunk))
-            sql = (
-                "SELECT s.key, s.item_id, i.sketch_size FROM story_samples s "
-                f"JOIN items i ON i.id = s.item_id WHERE s.key IN ({marks}) "
-                "AND i.first_seen_at >= ?"
-            )
-            for row in self._rows(sql, [*chunk, ts(since)]):
-                sizes[row["item_id"]] = row["sketch_size"]
-                for index in owners[row["key"]]:
-                    per_item = shared.setdefault(index, {})
-                    per_item[row["item_id"]] = per_item.get(row["item_id"], 0) + 1
+        after = ts(since)
+        try:
+            for chunk in _chunks(list(owners)):
+                marks = ",".join("?" * len(chunk))
+                cursor = self.db.conn.execute(
+                    "SELECT s.key, s.item_id, i.sketch_size FROM story_samples s "
+                    f"JOIN items i ON i.id = s.item_id WHERE s.key IN ({marks}) "
+                    "AND i.first_seen_at >= ?",
+                    [*chunk, after],
+                )
+                for key, item_id, size in cursor:
+                    sizes[item_id] = size
+                    for index in owners[key]:
+                        per_item = shared.setdefault(index, {})
+                        per_item[item_id] = per_item.get(item_id, 0) + 1
+        except sqlite3.Error as e:
+            raise StoreError(f"database error: {e}") from e
         return {
             index: [(item, n, sizes[item]) for item, n in per_item.items()]
             for index, per_item in shared.items()
