@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # a type only: worker processes (workers.py) need not load py
 
 _WORD = re.compile(r"\w+")
 Key = tuple[object, ...]
+_FEW_CLUES = 24  # up to this many first words and prefixes, test them before splitting
 
 
 def words(text: str) -> list[str]:
@@ -59,9 +60,11 @@ class _FieldIndex:
     prefix_lengths: set[int] = field(default_factory=set)
     substrings: list[tuple[str, Key]] = field(default_factory=list)
     regexes: list[tuple[re.Pattern[str], Key]] = field(default_factory=list)
+    _clues: tuple[str, ...] | None = None  # built on first use, once every term is added
 
     def add(self, atom: Atom) -> None:
         key = atom.key()
+        self._clues = None
         if isinstance(atom, Regex):
             self.regexes.append((atom.pattern, key))
         elif atom.substring is not None:
@@ -73,11 +76,25 @@ class _FieldIndex:
             self.by_first.setdefault(atom.words[0], []).append((atom.words, atom.prefix, key))
 
     def find(self, texts: tuple[str, ...], found: set[Key]) -> None:
-        for text in texts:
+        for text in dict.fromkeys(texts):  # summary and content are often the same text
             if text:
                 self._find(fold(text), found)
 
+    def _word_terms_absent(self, folded: str) -> bool:
+        """True when no word or prefix term can match: each needs its first word (or its
+        prefix) somewhere in the text. With a few terms, these substring tests cost far
+        less than splitting the text into words, and most items match nothing."""
+        if self._clues is None:
+            clues = (*self.by_first, *self.prefixes)
+            self._clues = clues if len(clues) <= _FEW_CLUES else ()
+        if not self._clues:
+            return not self.by_first and not self.prefixes
+        return not any(clue in folded for clue in self._clues)
+
     def _find(self, folded: str, found: set[Key]) -> None:
+        self._find_substrings(folded, found)
+        if self._word_terms_absent(folded):
+            return
         tokens = _WORD.findall(folded)
         distinct = set(tokens)
         # set intersections run in C: only the words that start some term are walked
@@ -93,6 +110,8 @@ class _FieldIndex:
         for n in self.prefix_lengths:
             for start in {t[:n] for t in distinct if len(t) >= n}.intersection(prefixes):
                 found.update(prefixes[start])
+
+    def _find_substrings(self, folded: str, found: set[Key]) -> None:
         for substring, key in self.substrings:
             if substring in folded:
                 found.add(key)

@@ -176,6 +176,8 @@ def _fold_char(char: str) -> str:
 def fold_with_offsets(text: str) -> tuple[str, list[int]]:
     """The folded text (spaces kept as they are) and, for each of its characters, the index
     of the character of ``text`` it came from, so a match can be found in the original."""
+    if text.isascii():  # one character each, as the loop below would fold them
+        return text.lower().replace("`", "'"), list(range(len(text)))
     folded: list[str] = []
     offsets: list[int] = []
     for index, char in enumerate(text):

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedwatch.config import AlertRule
 from feedwatch.matching import Matcher, keyword_spans, words
 from feedwatch.models import Match, ParsedItem
 from feedwatch.parse import parse_feed
+from feedwatch.query import parse_query
 from harness.article import ARTICLE_KEYWORDS, load_article, unrelated_items
 from harness.feeds import rss
 
@@ -179,3 +182,22 @@ def test_keyword_spans_mark_what_the_matcher_matches(
 
 def test_keyword_spans_merge_overlaps() -> None:
     assert keyword_spans("Las Bambas", ["Las Bambas", "Bambas"]) == [(0, 10)]
+
+
+MATCH_WORDS = ["peru", "Perú", "canada", "mining", "min", "lima", "the", "x", "peruvian", "ore"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from(MATCH_WORDS) | st.text(max_size=5), max_size=30),
+    st.lists(st.sampled_from(MATCH_WORDS), max_size=20),
+)
+def test_few_terms_match_as_many_terms_do(title: list[str], body: list[str]) -> None:
+    """With few terms the matcher first looks for each term's first word in the text; with
+    many it splits every text. Both must find the same."""
+    query = 'Peru OR Canada OR (mining AND NOT lima) OR "lima peru" OR min* OR title:ore'
+    few = Matcher([AlertRule("r", (), ("stdout",), parse_query(query))])
+    padding = " OR ".join(f"zzpad{i}" for i in range(40))
+    many = Matcher([AlertRule("r", (), ("stdout",), parse_query(f"{query} OR {padding}"))])
+    parsed = item(" ".join(title), " ".join(body), " ".join(reversed(body)))
+    assert few.match(parsed) == many.match(parsed)

@@ -213,3 +213,10 @@ def test_one_line_and_fold_collapse_whitespace_as_the_regex_did(text: str) -> No
         assert fold(text) == ascii_form
     else:
         assert fold(text) == re.sub(r"\s+", " ", fold(text)).strip()
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127)))
+def test_fold_with_offsets_of_ascii_text_is_the_per_character_fold(text: str) -> None:
+    # the ASCII shortcut must give what folding each character in turn gives
+    per_character = fold_with_offsets(text + "é")
+    assert fold_with_offsets(text) == (per_character[0][:-1], per_character[1][:-1])
