@@ -323,3 +323,28 @@ def test_random_atom_reads_the_same_both_ways(entries: list[list[str]], head: li
         atom("".join(f"<entry>{''.join(e)}</entry>" for e in entries), "".join(head)),
         "application/atom+xml",
     )
+
+
+URL_PIECES = ["http", "https", "HTTP", "://", "/", "//", "a.example", "b-c.example", ":8080",
+              ":", "?", "q=1", "&", "#", "frag", ";p", "..", ".", "%20", " ", "\t", "é", "[",
+              "]", "@", "~x", "\\", "x", "", "utm_source=rss"]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from(URL_PIECES), max_size=9),
+    st.sampled_from(["", "http://base.example/feed/", "https://base.example/a/b?c"]),
+)
+def test_links_resolve_as_feedparser_resolves_them(pieces: list[str], base: str) -> None:
+    from feedparser.urls import _urljoin as feedparser_urljoin
+
+    uri = "".join(pieces)
+    assert fastparse._urljoin(base, uri) == feedparser_urljoin(base, uri)
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["https://a.example/x/y?utm_source=rss&b=2", "http://a.example:8080", "http://a.example/"],
+)
+def test_plain_absolute_links_skip_the_join(uri: str) -> None:
+    assert fastparse._PLAIN_ABSOLUTE.fullmatch(uri)
