@@ -428,7 +428,7 @@ def _urljoin(base: str, uri: str) -> str:
     """``uri`` resolved against ``base`` exactly as feedparser resolves it."""
     if _PLAIN_ABSOLUTE.fullmatch(uri):
         return uri
-    return feedparser_urljoin(base, uri)
+    return str(feedparser_urljoin(base, uri))
 
 
 _XML_LANG = "http://www.w3.org/xml/1998/namespace lang"
