@@ -379,3 +379,17 @@ def test_a_closed_fetcher_refuses_to_open_a_new_connection(feed_server: FeedServ
             await fetcher.get(url, TIMEOUT)
 
     asyncio.run(go())
+
+
+def test_a_cookie_set_on_a_redirect_is_sent_to_its_target(feed_server: FeedServer) -> None:
+    """Some sites set a cookie and redirect to the feed, which answers only with it."""
+    target = feed_server.set("/feed.xml", BODY)
+    feed_server.set(
+        "/start.xml", b"", None, status=302,
+        headers={"Location": "/feed.xml", "Set-Cookie": "consent=yes; Path=/"},
+    )  # fmt: skip
+    result = fetch(feed_server.url("/start.xml"))
+    assert result.final_url == target
+    last = feed_server.requests[-1]
+    assert last.path == "/feed.xml"
+    assert last.headers.get("cookie") == "consent=yes"
