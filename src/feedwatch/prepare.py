@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from feedwatch.dedup import alert_id, guid_entry_key, keys_for
 from feedwatch.matching import Matcher, item_snippets
 from feedwatch.models import ItemKeys, NewAlert, ParsedFeed, ParsedItem
-from feedwatch.parse import parse_feed
 from feedwatch.stories import sketch
 
 
@@ -49,6 +48,9 @@ class PreparedFeed:
 
 def prepare(job: FeedJob, matcher: Matcher, routes: Mapping[str, tuple[str, ...]]) -> PreparedFeed:
     """Parse, key, sketch and match; raises ParseError when the body is not a feed."""
+    # imported on the first body: a round of 304s never needs feedparser (25 ms to load)
+    from feedwatch.parse import parse_feed
+
     known = job.known_entries
     parsed = parse_feed(
         job.body,
