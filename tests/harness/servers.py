@@ -164,18 +164,28 @@ def _send_simple(handler: BaseHTTPRequestHandler, status: int, text: str = "") -
         handler.wfile.write(body)
 
 
-def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes | None:
+    """The request's body; None when the client went away before sending all of it (a
+    sender killed mid-request has delivered nothing)."""
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
         chunks: list[bytes] = []
         while True:
-            size = int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            line = handler.rfile.readline()
+            if not line:
+                return None
+            size = int(line.split(b";")[0].strip() or b"0", 16)
             if size == 0:
                 while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
                     pass  # trailers
                 return b"".join(chunks)
-            chunks.append(handler.rfile.read(size))
+            chunk = handler.rfile.read(size)
+            if len(chunk) < size:
+                return None
+            chunks.append(chunk)
             handler.rfile.readline()
-    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length)
+    return body if len(body) == length else None
 
 
 # --- feed server --------------------------------------------------------------------------
@@ -474,6 +484,8 @@ class WebhookReceiver(_BackgroundHTTP):
             _send_simple(handler, 405, "method not allowed")
             return
         body = _read_body(handler)
+        if body is None:
+            return
         with self._lock:
             self._requests.append(WebhookRequest(handler.path, _lower_headers(handler), body))
             self._lock.notify_all()
