@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from xml.parsers import expat
@@ -22,6 +23,7 @@ from xml.parsers import expat
 from feedparser.datetimes import _parse_date as feedparser_date
 from feedparser.urls import _urljoin as feedparser_urljoin
 
+from feedwatch.text import one_line
 from feedwatch.xmlguard import MAX_ATTRIBUTE, MAX_DEPTH, MAX_ELEMENTS
 
 # Names are compared lowercased, namespace and all, as feedparser compares them.
@@ -117,11 +119,19 @@ class Document:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
 
-def read(body: bytes, base: str, content_type: str | None = None) -> Document | None:
-    """The feed in ``body`` (fetched from ``base``), or None when feedparser must read it."""
+def read(
+    body: bytes,
+    base: str,
+    content_type: str | None = None,
+    known_guid: Callable[[str], bool] | None = None,
+) -> Document | None:
+    """The feed in ``body`` (fetched from ``base``), or None when feedparser must read it.
+
+    An entry whose guid ``known_guid`` accepts is stored already, and parse.py keeps only
+    its guid: the fields after it are checked as usual but neither gathered nor read."""
     if not _plain_utf8(body, content_type):
         return None
-    reader = _Reader(base)
+    reader = _Reader(base, known_guid)
     parser = expat.ParserCreate(namespace_separator=" ")
     parser.buffer_text = True
     parser.StartElementHandler = reader.start
@@ -186,8 +196,11 @@ def _repair(text: str) -> str:
 
 
 class _Reader:
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, known_guid: Callable[[str], bool] | None = None) -> None:
         self.base = base
+        self.known_guid = known_guid
+        self.entry_known = False  # the open entry's guid is a stored one
+        self.discard = False  # the open field belongs to a known entry: its text is not kept
         self.document: Document | None = None
         self.depth = 0
         self.elements = 0
@@ -266,6 +279,7 @@ class _Reader:
         self.seen = set()
         self.document.entries.append(self.context)
         self.in_entry = True
+        self.entry_known = False
         self.guid_is_link = False
         self.fields = _RSS_ITEM if self.rss else _ATOM_ENTRY
 
@@ -308,6 +322,7 @@ class _Reader:
         if part in self.person:
             raise _Decline
         self.collecting = "person " + part
+        self.discard = False  # an author is read whole: its checks need its parts
         self.pieces = []
 
     def _close_person(self) -> None:
@@ -345,6 +360,7 @@ class _Reader:
             if key in ("title", "summary", "content"):
                 self.context[key + "_detail"] = {"type": _TEXT_TYPES[kind]}
         self.collecting = key
+        self.discard = self.entry_known
         self.pieces = []
 
     def _atom_link(self, attrs: dict[str, str]) -> None:
@@ -358,7 +374,8 @@ class _Reader:
 
     def text(self, data: str) -> None:
         if self.collecting is not None and not self.skip_depth:
-            self.pieces.append(data)
+            if not self.discard:
+                self.pieces.append(data)
         elif self.person is not None and not data.isspace():
             raise _Decline  # text of the author's own, outside name, email and uri
 
@@ -370,7 +387,10 @@ class _Reader:
         key = self.collecting
         if key is not None:
             self.collecting = None
-            self._close_field(key, "".join(self.pieces).strip())
+            if self.discard:
+                self.discard = False
+            else:
+                self._close_field(key, "".join(self.pieces).strip())
         elif self.person is not None:
             self._close_person()
         elif self.in_entry and self.depth == (2 if self.rss else 1):
@@ -397,6 +417,9 @@ class _Reader:
                 value = _urljoin(self.base, value)
             value = _repair(value)
             context["id"] = value
+            if self.in_entry and self.known_guid is not None and value:
+                guid = one_line(value)  # as parse.py reads it
+                self.entry_known = bool(guid) and self.known_guid(guid)
             context["guidislink"] = self.guid_is_link and "link" not in context
             if self.guid_is_link:
                 context.setdefault("link", value)

@@ -54,7 +54,7 @@ def parse_feed(
         raise ParseError(url, f"not a feed: the server sent {media}")
     body = _repair_character_references(body)
     # the fast reader holds itself to xmlguard's limits, so only what it declines is checked
-    document = fastparse.read(body, url, content_type) if fast else None
+    document = fastparse.read(body, url, content_type, known_guid) if fast else None
     feed: Mapping[str, Any]
     entries: Sequence[Mapping[str, Any]]
     if document is not None:
