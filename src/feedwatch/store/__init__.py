@@ -167,15 +167,18 @@ class Store:
             yield
 
     @contextmanager
-    def _poll_write(self) -> Iterator[None]:
+    def _poll_write(self, one_statement: bool = False) -> Iterator[None]:
         if not self._batching:
             with self._atomic():
                 yield
             return
         try:
             self._join_batch()
-            with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
+            if one_statement:  # whole or not at all by itself: no savepoint needed
                 yield
+            else:
+                with self.db.atomic():  # a savepoint: this poll's writes, whole or not at all
+                    yield
             if time.monotonic() - self._batch_began >= BATCH_SECONDS:
                 self.db.execute("COMMIT")
         except sqlite3.Error as e:
@@ -425,7 +428,7 @@ class Store:
         redirect: Redirect = NO_REDIRECT,
     ) -> None:
         """A poll that found nothing new: health and schedule only, no items touched."""
-        with self._poll_write():
+        with self._poll_write(one_statement=True):
             self.db.execute(
                 """
                 UPDATE feeds SET last_polled_at = ?, last_success_at = ?, last_status = ?,
@@ -456,7 +459,7 @@ class Store:
         gone: bool = False,
     ) -> None:
         """A failed poll: the error, since when it fails, and when to try again."""
-        with self._poll_write():
+        with self._poll_write(one_statement=True):
             self.db.execute(
                 """
                 UPDATE feeds SET last_polled_at = ?, last_status = ?, error = ?,
