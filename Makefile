@@ -37,7 +37,7 @@ typecheck: $(DEV)
 unit: $(DEV)  ## the fast, pure tests only
 	$(BIN)/pytest tests/unit
 
-# The end-to-end tests start feedwatch hundreds of times; where PYTHONDONTWRITEBYTECODE is
+# The end-to-end tests start feedwatch many times; where PYTHONDONTWRITEBYTECODE is
 # set (as on the CI machines) nothing would write its bytecode, and each start compiled it.
 test: lint typecheck  ## everything CI runs
 	$(BIN)/python -m compileall -q src
