@@ -27,6 +27,7 @@ from feedwatch.models import Alert, AlertItem, DeliveryOutcome, FeedState, PollR
 from feedwatch.notify import EmailNotifier, Notifier, StdoutNotifier, WebhookNotifier
 from feedwatch.pipeline import BACKLOG, PollContext, poll_feed, poll_feeds
 from feedwatch.store import BATCH_SECONDS, Store
+from feedwatch.upkeep import prune_story_samples
 from feedwatch.workers import Preparer
 
 log = logging.getLogger("feedwatch")
@@ -161,6 +162,11 @@ class App:
     async def poll_one(self, spec: FeedSpec, state: FeedState) -> PollResult:
         """Poll a single feed."""
         return await poll_feed(self.poll_context, spec, state)
+
+    async def upkeep(self) -> int:
+        """Housekeeping that is due (upkeep.py): story samples past the window, once a
+        day; how many rows went."""
+        return await prune_story_samples(self.store, self.clock)
 
     async def notify_test(self, name: str) -> None:
         """Send a test message through one notifier now; raise DeliveryError on failure."""

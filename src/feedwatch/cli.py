@@ -245,6 +245,7 @@ def _poll(config: Config, args: argparse.Namespace) -> int:
             results = await app.poll(feeds, on_result=progress.report)
             progress.done()
             await app.deliver()
+            await app.upkeep()  # for a `poll` run from cron, with no daemon to do it
             return results
 
     results = asyncio.run(go())

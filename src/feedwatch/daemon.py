@@ -26,6 +26,7 @@ log = logging.getLogger("feedwatch.daemon")
 POLL_TICK_SECONDS = 2.0
 DELIVER_TICK_SECONDS = 5.0
 INDEX_TICK_SECONDS = 60.0
+UPKEEP_TICK_SECONDS = 3600.0  # upkeep.py decides what is due; most ticks find nothing
 MAX_POLLS_IN_FLIGHT = 256
 STOP_GRACE_SECONDS = 5.0
 
@@ -95,6 +96,7 @@ class Daemon:
             loop.add_signal_handler(sig, self._on_signal, sig)
         self._add_job("poll-due", POLL_TICK_SECONDS, self.poll_due)
         self._add_job("search-index", INDEX_TICK_SECONDS, self._index)
+        self._add_job("upkeep", UPKEEP_TICK_SECONDS, self.app.upkeep)
         for name in self.app.routes:
             self._add_job(
                 f"deliver-due:{name}",

@@ -24,6 +24,7 @@ MIN_SKETCH = 3  # a shorter text has too few samples to judge: exact keys only
 MIN_SHARED = 2
 CONTAINMENT = 0.5  # the share of the smaller sketch found in the larger
 WINDOW_DAYS = 30
+KEY_LIMIT = (1 << 32) // SAMPLE_ONE_IN + 1  # every sample key is under this
 
 _WORD = re.compile(r"\w+")
 

@@ -11,6 +11,7 @@ the article's story, once for D. Every copy is stored and linked to the story's 
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -192,3 +193,38 @@ def test_one_alert_per_story(
     assert again.returncode == 0, again.stderr
     assert len(json_lines(feedwatch("alerts", "--json").stdout)) == 2
     assert len(json_lines(feedwatch("items", "--json").stdout)) == len(items)
+
+
+def test_poll_drops_story_samples_that_left_the_window(
+    tmp_path: Path,
+    feed_server: FeedServer,
+    webhook_receiver: WebhookReceiver,
+    feedwatch_factory: type[Feedwatch],
+) -> None:
+    """Issue 6: samples of items first seen over 30 days ago can no longer make a copy, so a
+    `poll` (run from cron, say) drops them once a day; the items stay, and a republished copy
+    arriving later is its own story, as it was before pruning."""
+    feedwatch = feedwatch_factory(write_config(tmp_path, feed_server, webhook_receiver))
+    assert feedwatch("poll", "--feed", FEEDS["A"]).returncode == 0
+    database = tmp_path / "state" / "feedwatch.db"
+
+    def query(sql: str) -> list[tuple[Any, ...]]:
+        with sqlite3.connect(database) as conn:
+            return conn.execute(sql).fetchall()
+
+    stored = query("SELECT count(*) FROM story_samples")[0][0]
+    assert stored > 0
+    query("UPDATE items SET first_seen_at = '2001-01-01T00:00:00.000000Z'")
+    result = feedwatch("poll", "--feed", FEEDS["A"])
+    assert result.returncode == 0, result.stderr
+    assert query("SELECT count(*) FROM story_samples") == [(stored,)]  # looked at today already
+
+    query("UPDATE story_prune SET checked_at = '2001-01-01T00:00:00.000000Z'")
+    result = feedwatch("poll", "--feed", FEEDS["A"])
+    assert result.returncode == 0, result.stderr
+    assert query("SELECT count(*) FROM story_samples") == [(0,)]
+    assert query("SELECT count(*) FROM items") == [(1 + len(unrelated_items()),)]
+
+    assert feedwatch("poll", "--feed", FEEDS["B"]).returncode == 0
+    alerts = json_lines(feedwatch("alerts", "--json").stdout)
+    assert sorted(a["item"]["url"] for a in alerts) == sorted([LINKS["A"], LINKS["B"]])

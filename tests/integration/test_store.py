@@ -582,3 +582,88 @@ def test_deciding_holds_the_write_lock_from_the_first_read_to_the_save(db_path: 
     finally:
         first.close()
         second.close()
+
+
+# --- story sample pruning (issue 6) ---------------------------------------------------------
+
+DAY = timedelta(days=1)
+WINDOW = timedelta(days=30)
+
+
+def save_sketched(store: Store, url: str, n: int, keys: Sequence[int], now: datetime) -> int:
+    """Store item n, first seen at ``now``, with a story sketch; its id."""
+    decisions = decide(store, url, [item(n, content=f"Text {n}.")])
+    store.save_poll(
+        PollOutcome(
+            feed_id=feed_id(store, url), now=now, status=200, etag=None, last_modified=None,
+            parsed=ParsedFeed(title=None, link=None, items=()), decisions=decisions,
+            alerts=(), next_poll_at=now + HOUR, sketches={0: keys},
+        )
+    )  # fmt: skip
+    (row,) = raw(store.path, "SELECT max(id) FROM items")
+    return int(row[0])
+
+
+def samples_by_item(path: Path) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for key, item_id in raw(path, "SELECT key, item_id FROM story_samples ORDER BY key"):
+        found.setdefault(item_id, []).append(key)
+    return found
+
+
+def prune_all(store: Store, now: datetime) -> int | None:
+    cutoff = store.story_prune_cutoff(now, now - WINDOW, DAY)
+    if cutoff is not None:
+        for low in range(0, 1 << 30, 1 << 28):
+            store.prune_story_samples(cutoff, low, low + (1 << 28))
+        store.record_story_prune(cutoff, now)
+    return cutoff
+
+
+def test_prune_drops_only_the_samples_of_items_older_than_the_window(store: Store) -> None:
+    store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
+    old = save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - 45 * DAY)
+    edge = save_sketched(store, FEED_A, 2, (10, 21, 31), NOW - WINDOW + HOUR)
+    new = save_sketched(store, FEED_A, 3, (10, 22, 32), NOW - DAY)
+    before = store.story_candidates({0: (10, 21, 22, 31, 32)}, NOW - WINDOW)
+
+    assert prune_all(store, NOW) == edge
+    assert samples_by_item(store.path) == {edge: [10, 21, 31], new: [10, 22, 32]}
+    assert old not in samples_by_item(store.path)
+    # what a story lookup in the window sees is unchanged
+    assert store.story_candidates({0: (10, 21, 22, 31, 32)}, NOW - WINDOW) == before
+    assert raw(store.path, "SELECT count(*) FROM items")[0][0] == 3  # the items all stay
+
+
+def test_prune_looks_once_a_day_and_again_when_more_items_age(store: Store) -> None:
+    store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
+    save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - 45 * DAY)
+    second = save_sketched(store, FEED_A, 2, (11, 21, 31), NOW - WINDOW + HOUR)
+    assert prune_all(store, NOW) == second
+    assert store.story_prune_cutoff(NOW + 23 * HOUR, NOW - WINDOW, DAY) is None  # looked today
+    # a day later, item 2 has left the window too: no item is in it, so every sample goes
+    assert prune_all(store, NOW + DAY) == second + 1
+    assert samples_by_item(store.path) == {}
+    assert prune_all(store, NOW + 2 * DAY) is None  # nothing left below the cutoff
+
+
+def test_prune_keeps_an_item_in_the_window_even_with_a_smaller_id(store: Store) -> None:
+    """Ids follow the clock only while the clock runs forward: the cutoff is the smallest id
+    in the window, so an item saved under a clock set back still keeps its samples."""
+    store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
+    recent = save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - DAY)
+    save_sketched(store, FEED_A, 2, (11, 21, 31), NOW - 45 * DAY)
+    assert prune_all(store, NOW) == recent  # item 2 sits above the cutoff: kept for now
+    assert set(samples_by_item(store.path)) == {recent, recent + 1}
+
+
+def test_prune_goes_one_slice_of_keys_at_a_time(store: Store, db_path: Path) -> None:
+    store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
+    old = save_sketched(store, FEED_A, 1, (10, 1 << 29), NOW - 45 * DAY)
+    save_sketched(store, FEED_A, 2, (11, 21, 31), NOW - DAY)
+    cutoff = store.story_prune_cutoff(NOW, NOW - WINDOW, DAY)
+    assert cutoff == old + 1
+    assert store.prune_story_samples(cutoff, 0, 1 << 28) == 1
+    assert samples_by_item(db_path)[old] == [1 << 29]  # the other slice is not touched
+    assert store.prune_story_samples(cutoff, 1 << 28, 1 << 30) == 1
+    assert old not in samples_by_item(db_path)

@@ -418,6 +418,56 @@ class Store:
             for index, per_item in shared.items()
         }
 
+    # -- upkeep -----------------------------------------------------------------------------
+
+    @_wrapped
+    def story_prune_cutoff(
+        self, now: datetime, window_start: datetime, every: timedelta
+    ) -> int | None:
+        """The item id under which every item was first seen before ``window_start``, when
+        story samples below it are still stored and the last look is ``every`` old; else
+        None. Only items in the window are story candidates, so the rest of the samples
+        only grow the tree each new item's samples go into."""
+        with self._atomic():
+            below, checked_at = self.db.execute(
+                "SELECT below_item_id, checked_at FROM story_prune"
+            ).fetchone()
+            # stored times sort as text; a clock set back looks again
+            if ts(now - every) < checked_at <= ts(now):
+                return None
+            # the smallest id in the window, not the id of its oldest item: ids below it are
+            # all outside the window even if the clock once went back
+            (cutoff,) = self.db.execute(
+                "SELECT coalesce((SELECT min(id) FROM items WHERE first_seen_at >= ?),"
+                " (SELECT coalesce(max(id), 0) + 1 FROM items))",
+                [ts(window_start)],
+            ).fetchone()
+            if cutoff > below:
+                return int(cutoff)
+            self.db.execute("UPDATE story_prune SET checked_at = ?", [ts(now)])
+            return None
+
+    @_wrapped
+    def prune_story_samples(self, cutoff: int, low: int, high: int) -> int:
+        """Delete the story samples with keys in [low, high) of items under ``cutoff``, in a
+        transaction of its own; how many. Called over slices of the key space so that
+        polls get the write lock between them."""
+        with self._atomic():
+            cursor = self.db.execute(
+                "DELETE FROM story_samples WHERE key >= ? AND key < ? AND item_id < ?",
+                [low, high, cutoff],
+            )
+            return int(cursor.rowcount)
+
+    @_wrapped
+    def record_story_prune(self, cutoff: int, now: datetime) -> None:
+        """Every slice is pruned under ``cutoff``."""
+        with self._atomic():
+            self.db.execute(
+                "UPDATE story_prune SET below_item_id = max(below_item_id, ?), checked_at = ?",
+                [cutoff, ts(now)],
+            )
+
     @_wrapped
     def record_not_modified(
         self,

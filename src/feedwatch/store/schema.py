@@ -11,7 +11,7 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 migrations = Migrations("feedwatch")
 
@@ -174,5 +174,24 @@ def _compact_story_hashes(db: sqlite_utils.Database) -> None:
         INSERT OR IGNORE INTO story_samples (key, item_id)
             SELECT ((hash >> 32) & 4294967295) / 6, item_id FROM story_hashes;
         DROP TABLE story_hashes;
+        """,
+    )
+
+
+@migrations(name="0005_story_prune")
+def _story_prune(db: sqlite_utils.Database) -> None:
+    # Samples of items first seen before the story window can never match again, but stayed
+    # in the tree that every new item's samples are inserted into (issue 6). One row says up
+    # to which item they were dropped, and when the store last looked.
+    _run_script(
+        db,
+        """
+        CREATE TABLE story_prune (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            below_item_id INTEGER NOT NULL,   -- samples of items under this id are gone
+            checked_at TEXT NOT NULL
+        );
+        INSERT INTO story_prune (id, below_item_id, checked_at)
+            VALUES (1, 0, '1970-01-01T00:00:00.000000Z');
         """,
     )
