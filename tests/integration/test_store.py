@@ -196,6 +196,20 @@ def test_feeds_due_respects_limit_and_skip(store: Store) -> None:
     assert [state.url for state in skipped] == [FEED_B, FEED_C]
 
 
+def test_never_polled_feeds_come_first_then_the_longest_due(store: Store) -> None:
+    feeds = [(f"http://127.0.0.1:1/{n}.xml", None, HOUR) for n in range(6)]
+    store.sync_feeds(feeds, NOW)
+    urls = [url for url, _, _ in feeds]
+    for url, due_at in zip(urls[:4], (NOW, NOW - HOUR, NOW + HOUR, NOW - HOUR), strict=True):
+        save(store, url, [], now=due_at - HOUR)  # next poll at due_at
+    order = [urls[1], urls[3], urls[0]]  # due longest first, then by id
+    assert [s.url for s in store.feeds_due(NOW, limit=10)] == [urls[4], urls[5], *order]
+    assert [s.url for s in store.feeds_due(NOW, limit=3)] == [urls[4], urls[5], urls[1]]
+    assert [s.url for s in store.feeds_due(NOW, limit=1)] == [urls[4]]
+    skip = [feed_id(store, urls[4]), feed_id(store, urls[1])]
+    assert [s.url for s in store.feeds_due(NOW, limit=10, skip=skip)] == [urls[5], urls[3], urls[0]]
+
+
 def test_feed_left_out_of_config_is_inactive_and_never_due(store: Store) -> None:
     store.sync_feeds([(FEED_A, "A", HOUR), (FEED_B, "B", HOUR)], NOW)
     store.sync_feeds([(FEED_B, "B", HOUR)], NOW)

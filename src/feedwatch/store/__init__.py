@@ -225,15 +225,23 @@ class Store:
         skipped = list(skip)
         marks = ",".join("?" * len(skipped))
         exclude = f"AND id NOT IN ({marks})" if skipped else ""
+        # Two reads, each a range of the feeds_due index in its order: one condition with
+        # "IS NULL OR <=" read every active feed and sorted them, every 2 s in the daemon.
         rows = self._rows(
             f"""
-            SELECT * FROM feeds
-            WHERE active = 1 AND gone = 0 AND (next_poll_at IS NULL OR next_poll_at <= ?) {exclude}
-            ORDER BY next_poll_at IS NOT NULL, next_poll_at, id
-            LIMIT ?
+            SELECT * FROM feeds WHERE active = 1 AND gone = 0 AND next_poll_at IS NULL {exclude}
+            ORDER BY id LIMIT ?
             """,
-            [ts(now), *skipped, limit],
+            [*skipped, limit],
         )
+        if len(rows) < limit:
+            rows += self._rows(
+                f"""
+                SELECT * FROM feeds WHERE active = 1 AND gone = 0 AND next_poll_at <= ? {exclude}
+                ORDER BY next_poll_at, id LIMIT ?
+                """,
+                [ts(now), *skipped, limit - len(rows)],
+            )
         return [feed_state(row) for row in rows]
 
     # -- polling -------------------------------------------------------------------------------
