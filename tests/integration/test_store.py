@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,6 +135,26 @@ def test_migrates_an_empty_file(store: Store, db_path: Path) -> None:
     tables = {row[0] for row in raw(db_path, "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"feeds", "items", "alerts", "deliveries"} <= tables
     assert raw(db_path, "PRAGMA user_version") == [(SCHEMA_VERSION,)]
+
+
+def test_schema_version_counts_the_migrations(store: Store) -> None:
+    """A file at SCHEMA_VERSION is not migrated: a migration added without raising the
+    version would never run on an existing database."""
+    import sqlite_utils
+
+    from feedwatch.store.schema import migrations
+
+    assert len(migrations.applied(sqlite_utils.Database(store.db.conn))) == SCHEMA_VERSION
+
+
+def test_opening_a_current_file_does_not_load_sqlite_utils(db_path: Path) -> None:
+    Store(db_path).close()
+    code = (
+        "import sys; from pathlib import Path; from feedwatch.store import Store;"
+        f"Store(Path({str(db_path)!r})).close(); print('sqlite_utils' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_wal_mode_is_on(store: Store, db_path: Path) -> None:

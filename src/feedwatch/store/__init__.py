@@ -1,15 +1,16 @@
-"""The SQLite database, through sqlite-utils: use-case methods over the schema.
+"""The SQLite database: use-case methods over the schema.
 
 Edge: the only package that touches SQLite. WAL mode lets the CLI read while the daemon
 writes; each polled feed is one transaction, holding its items, their alerts and the alerts'
 pending deliveries together (SPEC: alerts are written with their item). ``sqlite3.Error``
-becomes StoreError. The schema and its migrations are in schema.py, row conversions in
-records.py.
+becomes StoreError. The schema and its migrations (sqlite-utils) are in schema.py, loaded
+only when the file needs migrating; row conversions are in records.py.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -18,8 +19,6 @@ from datetime import UTC, datetime, timedelta
 from itertools import repeat
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-
-import sqlite_utils
 
 from feedwatch.errors import StoreError
 from feedwatch.models import (
@@ -46,7 +45,7 @@ from feedwatch.store.records import (
     snippets_json,
     ts,
 )
-from feedwatch.store.schema import SCHEMA_VERSION, migrations
+from feedwatch.store.version import SCHEMA_VERSION
 from feedwatch.text import fold
 
 __all__ = ["SCHEMA_VERSION", "Store", "item_record", "parse_ts", "ts"]
@@ -75,6 +74,51 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
         yield values[start : start + _CHUNK]
 
 
+class _Database:
+    """The connection as the store uses it: statements, and transactions that nest (a
+    savepoint inside an open one). Importing sqlite-utils took about 65 ms of every
+    command's start (its plugins, dateutil, its regexes), so it is loaded only to migrate."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """All of the block's writes or none: a transaction, or a savepoint in the open
+        one. When an error has already ended the whole transaction, there is nothing left
+        to roll back, and the error goes on as it was."""
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            return
+        name = f"poll_{secrets.token_hex(8)}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                self.conn.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        self.conn.execute(f"RELEASE SAVEPOINT {name}")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    from feedwatch.store.schema import apply_migrations
+
+    apply_migrations(conn)
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
 # How long a batch's transaction stays open: one commit per poll rewrote every index page
 # the poll touched (story hashes land all over their index) and took a third of a first
 # round; one a second writes each page once for many feeds.
@@ -92,20 +136,20 @@ class Store:
         self._batch_began = 0.0
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(path, timeout=10.0, isolation_level=None)
-            self.db = sqlite_utils.Database(conn)
+            self.db = _Database(sqlite3.connect(path, timeout=10.0, isolation_level=None))
             self.db.execute("PRAGMA busy_timeout = 10000")
             self.db.execute("PRAGMA foreign_keys = ON")
             if not readonly:
-                self.db.enable_wal()
+                self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = NORMAL")
                 # a 12 MB page cache (the default is 2 MB): dedup and story indexes take
                 # random inserts. On a 1,000-feed first round, peak RSS in MiB as the bench
                 # reports it: 8 MB took 29 s and 86; 12 MB 26.5-26.9 s and 90-95; 16 MB
                 # 23-26 s and 92-100, at the edge of the 100 MB target; 64 MB 23.6 s and 142
                 self.db.execute("PRAGMA cache_size = -12288")
-                migrations.apply(self.db)
-                self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                (version,) = self.db.execute("PRAGMA user_version").fetchone()
+                if version != SCHEMA_VERSION:
+                    _migrate(self.db.conn)
         except (sqlite3.Error, OSError) as e:
             raise StoreError(f"cannot open the database {path}: {e}") from e
 

@@ -11,9 +11,12 @@ import sqlite3
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-SCHEMA_VERSION = 5
-
 migrations = Migrations("feedwatch")
+
+
+def apply_migrations(conn: sqlite3.Connection) -> None:
+    """Bring the file's schema up to version.SCHEMA_VERSION."""
+    migrations.apply(sqlite_utils.Database(conn))
 
 
 def _run_script(db: sqlite_utils.Database, script: str) -> None:
