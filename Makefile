@@ -50,6 +50,7 @@ $(READER):  ## the peer for the polling benchmark, in a venv of its own
 bench: $(DEV) $(READER)  ## every benchmark (about 30 min); figures go in the README by hand
 	$(BIN)/python bench/bench_matching.py
 	$(BIN)/python bench/bench_stories.py --items 100000
+	$(BIN)/python bench/bench_story_tree.py
 	$(BIN)/python bench/feeds/run.py --feeds $(FEEDS) --reader-python $(READER)
 	$(BIN)/python bench/feeds/daemon_cpu.py --feeds 10000 --minutes 16
 
