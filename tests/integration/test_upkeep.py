@@ -89,3 +89,24 @@ def test_polls_run_between_slices(store: Store) -> None:
 
     assert asyncio.run(main()) == 1
     assert turns >= PRUNE_SLICES - 1
+
+
+def test_a_locked_database_is_logged_and_left_for_the_next_look(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`feedwatch poll` prunes after its round: another process holding the write lock must
+    not turn a good poll into a failed command."""
+    add(store, 1, NOW - 40 * DAY, (5,))
+    add(store, 2, NOW - DAY, (6,))
+    store.db.execute("PRAGMA busy_timeout = 50")
+    other = sqlite3.connect(store.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with caplog.at_level(logging.WARNING, logger="feedwatch.upkeep"):
+            assert asyncio.run(prune_story_samples(store, lambda: NOW)) == 0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert "upkeep failed task=prune-story-samples rows=0 error=database error:" in caplog.text
+    assert sample_count(store) == 2
+    assert asyncio.run(prune_story_samples(store, lambda: NOW)) == 1  # the next look does it

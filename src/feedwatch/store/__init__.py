@@ -100,7 +100,7 @@ class _Database:
                     self.conn.execute("ROLLBACK")
                 raise
             return
-        name = f"poll_{secrets.token_hex(8)}"
+        name = f"feedwatch_{secrets.token_hex(8)}"
         self.conn.execute(f"SAVEPOINT {name}")
         try:
             yield
