@@ -656,6 +656,14 @@ def prune_all(store: Store, now: datetime) -> int | None:
     return cutoff
 
 
+def test_prune_scans_nothing_until_an_item_leaves_the_window(store: Store) -> None:
+    store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
+    first = save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - DAY)
+    assert store.story_prune_cutoff(NOW, NOW - WINDOW, DAY) is None  # on the first day too
+    assert raw(store.path, "SELECT below_item_id FROM story_prune") == [(first,)]
+    assert samples_by_item(store.path) == {first: [10, 20, 30]}
+
+
 def test_prune_drops_only_the_samples_of_items_older_than_the_window(store: Store) -> None:
     store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
     old = save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - 45 * DAY)
@@ -689,7 +697,7 @@ def test_prune_keeps_an_item_in_the_window_even_with_a_smaller_id(store: Store) 
     store.sync_feeds([(FEED_A, "A", HOUR)], NOW - 60 * DAY)
     recent = save_sketched(store, FEED_A, 1, (10, 20, 30), NOW - DAY)
     save_sketched(store, FEED_A, 2, (11, 21, 31), NOW - 45 * DAY)
-    assert prune_all(store, NOW) == recent  # item 2 sits above the cutoff: kept for now
+    assert prune_all(store, NOW) is None  # item 2 sits above the cutoff: kept for now
     assert set(samples_by_item(store.path)) == {recent, recent + 1}
 
 

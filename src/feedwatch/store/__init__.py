@@ -494,9 +494,16 @@ class Store:
                 " (SELECT coalesce(max(id), 0) + 1 FROM items))",
                 [ts(window_start)],
             ).fetchone()
-            if cutoff > below:
+            # no item under the cutoff, or none since the last prune: no slice to scan
+            (first,) = self.db.execute(
+                "SELECT coalesce(min(id), ?) FROM items", [cutoff]
+            ).fetchone()
+            if cutoff > max(below, first):
                 return int(cutoff)
-            self.db.execute("UPDATE story_prune SET checked_at = ?", [ts(now)])
+            self.db.execute(
+                "UPDATE story_prune SET below_item_id = max(below_item_id, ?), checked_at = ?",
+                [cutoff, ts(now)],
+            )
             return None
 
     @_wrapped
